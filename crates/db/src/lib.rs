@@ -1,0 +1,22 @@
+//! `portcullis-db` is the persistence layer and the only crate that knows diesel.
+//!
+//! It holds the [`DbConn`] enum that lets one code base run on SQLite (the embedded default) and
+//! PostgreSQL (production), the r2d2 pool and its connection manager, the embedded migrations of both
+//! backends, `schema.rs`, and one module per table with its row structs and query functions. Query
+//! functions take `&mut DbConn`; every query on a tenant-owned table takes the tenant id and filters by
+//! it. Nothing here knows HTTP: errors are [`DbError`], which the web layer maps to responses.
+
+mod conn;
+mod error;
+mod migrations;
+mod pool;
+pub mod schema;
+pub mod tenants;
+mod time;
+pub mod users;
+
+pub use conn::{Backend, DatabaseUrl, DbConn};
+pub use error::DbError;
+pub use migrations::{applied_versions, migration_versions, revert_all_migrations, run_migrations};
+pub use pool::{build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions};
+pub use time::now;

@@ -1,0 +1,111 @@
+//! The application factory and server lifecycle.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use portcullis_db::DbError;
+use portcullis_web::{finish_response, not_found, path_config, query_config, SecurityPolicy};
+
+use crate::config::{AppEnv, CorsOrigins, Settings};
+use crate::health;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database refused the connection or a migration failed.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Anything else from the runtime.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A migrated, bound server that has not started serving yet.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Migrates the database, builds the pool and binds `settings.bind_addr` (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let migrate_settings = settings.clone();
+        let applied = web::block(move || crate::migrate(&migrate_settings))
+            .await
+            .map_err(|err| StartupError::Io(std::io::Error::other(err.to_string())))??;
+        if !applied.is_empty() {
+            log::info!("applied migrations: {}", applied.join(", "));
+        }
+        let pool = web::Data::new(portcullis_db::build_pool(&settings.database_url, &settings.pool));
+        let listener = TcpListener::bind(settings.bind_addr)
+            .map_err(|source| StartupError::Bind { addr: settings.bind_addr, source })?;
+        let port = listener.local_addr()?.port();
+        log::info!("listening on {} ({:?})", listener.local_addr()?, settings.app_env);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(pool.clone())
+                .app_data(SecurityPolicy { hsts: settings.app_env == AppEnv::Production })
+                .app_data(query_config())
+                .app_data(path_config())
+                // Order, innermost first: CORS answers preflights; the response middleware, outermost,
+                // gives every answer (CORS refusals and 404s included) its id, headers and problem body
+                // and writes the access log line with the final status.
+                .wrap(cors(&settings.cors_allowed_origins))
+                .wrap(from_fn(finish_response))
+                // `web::resource` (not `App::route`, which guards the whole resource by method) so that a
+                // wrong method is 405 with `Allow`, not 404.
+                .service(web::resource("/healthz").get(health::healthz))
+                .service(web::resource("/readyz").get(health::readyz))
+                .service(web::scope("/api/v1").configure(portcullis_api::configure))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        // In-flight requests get this long to finish after SIGTERM/SIGINT.
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until a shutdown signal, letting in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Exact-origin CORS. API calls authenticate with bearer tokens, never cookies, so credentials are
+/// never allowed; a refused preflight is a 400 problem, and a simple request from a refused origin is
+/// served without CORS headers, which the browser then refuses to expose.
+fn cors(origins: &CorsOrigins) -> Cors {
+    let base = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::HeaderName::from_static("x-request-id")])
+        .expose_headers([header::HeaderName::from_static("x-request-id"), header::ETAG, header::RETRY_AFTER, header::LOCATION])
+        .max_age(3600);
+    match origins {
+        CorsOrigins::Any => base.allow_any_origin().send_wildcard(),
+        CorsOrigins::List(list) => list.iter().fold(base, |cors, origin| cors.allowed_origin(origin)),
+    }
+}
+

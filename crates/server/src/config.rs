@@ -1,0 +1,372 @@
+//! Typed configuration, read once from the environment (and a `.env` file) and validated before
+//! anything binds. Every problem is collected and reported together, so one start-up shows them all.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use portcullis_db::{DatabaseUrl, PoolOptions};
+use rand::RngCore;
+
+/// Which rules apply: production refuses unsafe settings that development tolerates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Local work: generated secrets, no HSTS.
+    Development,
+    /// Real deployments.
+    Production,
+}
+
+/// A secret value; `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The raw bytes, for key derivation.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret([redacted; {} bytes])", self.0.len())
+    }
+}
+
+/// Which cross-origin callers may read responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// Exact origins (`scheme://host[:port]`).
+    List(Vec<String>),
+    /// `*`: any origin, without credentials (refused in production).
+    Any,
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`.
+    pub database_url: DatabaseUrl,
+    /// `BIND_ADDR`.
+    pub bind_addr: SocketAddr,
+    /// `APP_ENV`.
+    pub app_env: AppEnv,
+    /// `PUBLIC_URL`: where clients reach this server (used in OAuth callbacks and the OpenAPI document).
+    pub public_url: String,
+    /// `JWT_SECRET`.
+    pub jwt_secret: Secret,
+    /// `SESSION_SECRET`.
+    pub session_secret: Secret,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors_allowed_origins: CorsOrigins,
+    /// `DB_POOL_SIZE`, `DB_CHECKOUT_TIMEOUT_MS`, `SQLITE_BUSY_TIMEOUT_MS`.
+    pub pool: PoolOptions,
+    /// `DATA_DIR`: where generated development secrets are kept.
+    pub data_dir: PathBuf,
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem{}):", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const JWT_SECRET_MIN: usize = 32;
+const SESSION_SECRET_MIN: usize = 64;
+
+impl Settings {
+    /// Reads `.env` (without overriding the real environment), then the environment.
+    pub fn from_env() -> Result<Settings, ConfigErrors> {
+        // A missing .env is normal; a broken one is worth a warning.
+        if let Err(err) = dotenvy::dotenv() {
+            if !err.not_found() {
+                log::warn!("ignoring .env: {err}");
+            }
+        }
+        Settings::from_vars(&std::env::vars().collect())
+    }
+
+    /// Builds settings from variables. Tests call this with a map, so they go through the same parsing
+    /// and validation as a real start-up.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
+        let mut reader = Reader { vars, problems: Vec::new() };
+        let app_env = match reader.get("APP_ENV").unwrap_or("development") {
+            "development" => AppEnv::Development,
+            "production" => AppEnv::Production,
+            other => {
+                reader.problem(format!("APP_ENV must be `development` or `production`, not {other:?}"));
+                AppEnv::Development
+            }
+        };
+        let database_url = reader.get("DATABASE_URL").unwrap_or("sqlite://data/portcullis.db").to_owned();
+        let database_url = match DatabaseUrl::parse(&database_url) {
+            Ok(url) => Some(url),
+            Err(err) => {
+                reader.problem(format!("DATABASE_URL: {err}"));
+                None
+            }
+        };
+        let bind_addr = reader.parse("BIND_ADDR", "127.0.0.1:8080".parse::<SocketAddr>().ok(), "an address such as 127.0.0.1:8080");
+        let public_url = match (reader.get("PUBLIC_URL"), bind_addr) {
+            (Some(url), _) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    reader.problem(format!("PUBLIC_URL must start with http:// or https://, not {url:?}"));
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            (None, Some(addr)) => format!("http://{addr}"),
+            (None, None) => String::new(),
+        };
+        let data_dir = PathBuf::from(reader.get("DATA_DIR").unwrap_or("data"));
+        let jwt_secret = reader.secret("JWT_SECRET", JWT_SECRET_MIN, app_env, &data_dir);
+        let session_secret = reader.secret("SESSION_SECRET", SESSION_SECRET_MIN, app_env, &data_dir);
+        let cors_allowed_origins = reader.cors(app_env);
+        let max_size = reader.parse("DB_POOL_SIZE", Some(10u32), "a number of connections from 1 to 1000");
+        if max_size.is_some_and(|n| n == 0 || n > 1000) {
+            reader.problem("DB_POOL_SIZE must be from 1 to 1000".into());
+        }
+        let checkout_ms = reader.parse("DB_CHECKOUT_TIMEOUT_MS", Some(2000u64), "milliseconds");
+        let busy_ms = reader.parse("SQLITE_BUSY_TIMEOUT_MS", Some(2000u64), "milliseconds");
+
+        match (database_url, bind_addr, jwt_secret, session_secret, max_size, checkout_ms, busy_ms) {
+            (Some(database_url), Some(bind_addr), Some(jwt_secret), Some(session_secret), Some(max_size), Some(checkout), Some(busy))
+                if reader.problems.is_empty() =>
+            {
+                Ok(Settings {
+                    database_url,
+                    bind_addr,
+                    app_env,
+                    public_url,
+                    jwt_secret,
+                    session_secret,
+                    cors_allowed_origins,
+                    pool: PoolOptions {
+                        max_size: max_size.clamp(1, 1000),
+                        checkout_timeout: Duration::from_millis(checkout),
+                        sqlite_busy_timeout: Duration::from_millis(busy),
+                    },
+                    data_dir,
+                })
+            }
+            _ => Err(ConfigErrors(reader.problems)),
+        }
+    }
+}
+
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl<'a> Reader<'a> {
+    /// A set, non-blank variable.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        let vars: &'a HashMap<String, String> = self.vars;
+        vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: Option<T>, expected: &str) -> Option<T> {
+        match self.get(name) {
+            None => default,
+            Some(raw) => match raw.parse() {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    self.problem(format!("{name} must be {expected}, not {raw:?}"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn secret(&mut self, name: &str, min_len: usize, env: AppEnv, data_dir: &Path) -> Option<Secret> {
+        match (self.get(name), env) {
+            (Some(value), _) if value.len() >= min_len => Some(Secret(value.as_bytes().to_vec())),
+            (Some(_), _) => {
+                self.problem(format!("{name} must be at least {min_len} bytes long"));
+                None
+            }
+            (None, AppEnv::Production) => {
+                self.problem(format!("{name} is required in production (at least {min_len} random bytes)"));
+                None
+            }
+            (None, AppEnv::Development) => match load_or_generate(data_dir, name, min_len) {
+                Ok(secret) => Some(secret),
+                Err(err) => {
+                    self.problem(format!("{name} is not set and none could be kept in {}: {err}", data_dir.display()));
+                    None
+                }
+            },
+        }
+    }
+
+    fn cors(&mut self, env: AppEnv) -> CorsOrigins {
+        let Some(raw) = self.get("CORS_ALLOWED_ORIGINS") else {
+            return CorsOrigins::List(Vec::new());
+        };
+        let entries: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if entries.iter().any(|origin| origin == "*") {
+            if env == AppEnv::Production {
+                self.problem("CORS_ALLOWED_ORIGINS must list exact origins in production, not `*`".into());
+            }
+            if entries.len() > 1 {
+                self.problem("CORS_ALLOWED_ORIGINS: `*` cannot be combined with other origins".into());
+            }
+            return CorsOrigins::Any;
+        }
+        for origin in &entries {
+            if !is_origin(origin) {
+                self.problem(format!(
+                    "CORS_ALLOWED_ORIGINS: {origin:?} is not an origin (scheme://host[:port], no path or trailing slash)"
+                ));
+            }
+        }
+        CorsOrigins::List(entries)
+    }
+}
+
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+}
+
+/// In development a missing secret is generated once and kept in the data folder, so restarts keep
+/// tokens and cookies valid.
+fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Result<Secret> {
+    let path = data_dir.join(name.to_ascii_lowercase());
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= min_len {
+            return Ok(Secret(existing.as_bytes().to_vec()));
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut bytes = vec![0u8; min_len];
+    rand::rng().fill_bytes(&mut bytes);
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+    write_private(&path, &encoded)?;
+    log::warn!("{name} is not set: generated one and kept it in {} (development only)", path.display());
+    Ok(Secret(encoded.into_bytes()))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const JWT: &str = "0123456789abcdef0123456789abcdef";
+
+    fn session() -> String {
+        "s".repeat(64)
+    }
+
+    #[test]
+    fn production_reports_every_problem_at_once() {
+        let errors = Settings::from_vars(&vars(&[
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "short"),
+            ("CORS_ALLOWED_ORIGINS", "*"),
+            ("BIND_ADDR", "nowhere"),
+            ("DATABASE_URL", "mysql://x"),
+        ]))
+        .unwrap_err();
+        let text = errors.to_string();
+        for needle in ["JWT_SECRET must be at least 32", "SESSION_SECRET is required", "not `*`", "BIND_ADDR", "DATABASE_URL"] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(errors.0.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn development_generates_and_keeps_missing_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let env = vars(&[("DATA_DIR", data.to_str().unwrap())]);
+        let first = Settings::from_vars(&env).unwrap();
+        let second = Settings::from_vars(&env).unwrap();
+        assert!(first.jwt_secret.expose().len() >= 32);
+        assert!(first.session_secret.expose().len() >= 64);
+        assert_eq!(first.jwt_secret, second.jwt_secret, "kept across restarts");
+        assert_ne!(first.jwt_secret.expose(), first.session_secret.expose());
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let settings = Settings::from_vars(&vars(&[("JWT_SECRET", JWT), ("SESSION_SECRET", &session())])).unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains(JWT) && !debug.contains(&session()), "{debug}");
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact() {
+        let ok = Settings::from_vars(&vars(&[
+            ("JWT_SECRET", JWT),
+            ("SESSION_SECRET", &session()),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:3000"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            ok.cors_allowed_origins,
+            CorsOrigins::List(vec!["https://app.example.com".into(), "http://localhost:3000".into()])
+        );
+        let bad = Settings::from_vars(&vars(&[
+            ("JWT_SECRET", JWT),
+            ("SESSION_SECRET", &session()),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/,example.com,*"),
+        ]))
+        .unwrap_err();
+        assert_eq!(bad.0.len(), 3, "{bad}");
+        let any = Settings::from_vars(&vars(&[("JWT_SECRET", JWT), ("SESSION_SECRET", &session()), ("CORS_ALLOWED_ORIGINS", "*")]))
+            .unwrap();
+        assert_eq!(any.cors_allowed_origins, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_bind_address() {
+        let settings = Settings::from_vars(&vars(&[
+            ("JWT_SECRET", JWT),
+            ("SESSION_SECRET", &session()),
+            ("BIND_ADDR", "0.0.0.0:9000"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.public_url, "http://0.0.0.0:9000");
+        assert_eq!(settings.pool.checkout_timeout, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,63 @@
+//! `portcullis [serve]` migrates and serves; `portcullis migrate` only migrates;
+//! `portcullis check-config` validates the configuration and exits.
+
+use std::process::ExitCode;
+
+use portcullis_server::{Application, Settings};
+
+const USAGE: &str = "usage: portcullis [serve | migrate | check-config]";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.as_slice() {
+        [] => "serve",
+        [one] if matches!(one.as_str(), "serve" | "migrate" | "check-config") => one.as_str(),
+        [one] if matches!(one.as_str(), "-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        "check-config" => {
+            println!("configuration is valid ({:?}, {:?} database)", settings.app_env, settings.database_url.backend());
+            ExitCode::SUCCESS
+        }
+        "migrate" => match portcullis_server::migrate(&settings) {
+            Ok(applied) => {
+                println!("migrations applied: {}", if applied.is_empty() { "none pending".into() } else { applied.join(", ") });
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => serve(settings),
+    }
+}
+
+fn serve(settings: Settings) -> ExitCode {
+    let outcome = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped().await.map_err(portcullis_server::StartupError::from)
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Extractors and error handlers that turn bad input into clear problem documents.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{error, web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::{ApiError, FieldError};
+
+/// Largest request body accepted (64 KiB), per the API contract.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON body that was well-formed, had only known fields, held no NUL characters and passed its
+/// `validator` rules. Each failure has its own answer: 415 wrong content type, 413 too large,
+/// 400 not JSON, 422 with one entry per field otherwise.
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<T> ValidJson<T> {
+    /// The validated value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = is_json(req);
+        let declared_length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared_length.is_some_and(|len| len > JSON_BODY_LIMIT) {
+                return Err(ApiError::PayloadTooLarge { limit: JSON_BODY_LIMIT });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+                if body.len() + chunk.len() > JSON_BODY_LIMIT {
+                    return Err(ApiError::PayloadTooLarge { limit: JSON_BODY_LIMIT });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body).map(ValidJson)
+        })
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    match req.mime_type() {
+        Ok(Some(mime)) => {
+            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        }
+        _ => false,
+    }
+}
+
+/// Parses and validates a body: syntax first (400), then NUL characters, shape and rules (422).
+pub(crate) fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+    // PostgreSQL cannot store NUL in text and would answer 500; refuse it on both backends alike.
+    let mut errors = Vec::new();
+    find_nul_strings(&value, String::new(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| shape_error(&err))?;
+    parsed.validate().map_err(|errs| ApiError::Validation(field_errors(&errs)))?;
+    Ok(parsed)
+}
+
+fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            errors.push(FieldError::new(path, "invalid_characters", "must not contain NUL characters"))
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul_strings(item, format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                if name.contains('\0') {
+                    errors.push(FieldError::new(join(&path, "?"), "invalid_characters", "field names must not contain NUL"));
+                    continue;
+                }
+                find_nul_strings(item, join(&path, name), errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// Turns a serde error (unknown field, missing field, wrong type) into a field error.
+fn shape_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let message = err.inner().to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let path = err.path().to_string();
+    let parent = if path == "." { String::new() } else { path };
+    let named = message.split('`').nth(1).unwrap_or_default();
+    let (code, field) = if message.starts_with("unknown field") {
+        ("unknown_field", field_under(&parent, named))
+    } else if message.starts_with("missing field") {
+        ("required", field_under(&parent, named))
+    } else if message.starts_with("invalid type") {
+        ("invalid_type", parent_or_body(parent))
+    } else {
+        ("invalid", parent_or_body(parent))
+    };
+    ApiError::Validation(vec![FieldError::new(field, code, message)])
+}
+
+fn field_under(parent: &str, named: &str) -> String {
+    if parent == named || parent.ends_with(&format!(".{named}")) {
+        parent.to_owned()
+    } else {
+        join(parent, named)
+    }
+}
+
+fn parent_or_body(parent: String) -> String {
+    if parent.is_empty() {
+        "body".to_owned()
+    } else {
+        parent
+    }
+}
+
+/// Flattens `validator`'s nested errors into sorted field errors.
+pub fn field_errors(errs: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    collect(errs, "", &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field).then(a.code.cmp(&b.code)));
+    out
+}
+
+fn collect(errs: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    for (field, kind) in errs.errors() {
+        let path = join(prefix, field);
+        match kind {
+            ValidationErrorsKind::Field(list) => out.extend(list.iter().map(|e| {
+                let message = e.message.as_ref().map(ToString::to_string).unwrap_or_else(|| format!("is invalid ({})", e.code));
+                FieldError::new(path.clone(), e.code.clone(), message)
+            })),
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (i, inner) in items {
+                    collect(inner, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+    }
+}
+
+/// Query-string errors are 422 `validation_failed`, never actix's plain-text 400.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let message = match &err {
+            error::QueryPayloadError::Deserialize(inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        ApiError::invalid_field("query", "invalid", message).into()
+    })
+}
+
+/// A path segment that does not parse (say, an id that is not a UUID) names nothing that exists: 404.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    struct Signup {
+        #[validate(email(code = "invalid_email", message = "must be an email address"))]
+        email: String,
+        #[validate(length(min = 12, code = "too_short", message = "must be at least 12 characters"))]
+        password: String,
+        #[allow(dead_code)]
+        display_name: Option<String>,
+    }
+
+    fn errors(body: &str) -> Vec<(String, String)> {
+        match parse::<Signup>(body.as_bytes()) {
+            Err(ApiError::Validation(list)) => list.into_iter().map(|e| (e.field, e.code.into_owned())).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        for body in ["", "{", "{\"email\": }", "nope"] {
+            assert!(matches!(parse::<Signup>(body.as_bytes()), Err(ApiError::MalformedJson(_))), "{body}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_are_named() {
+        let ok = r#""email":"a@example.com","password":"correct horse battery""#;
+        assert_eq!(errors(&format!("{{{ok},\"tenant_id\":\"x\"}}")), [("tenant_id".into(), "unknown_field".into())]);
+        assert_eq!(errors(r#"{"email":"a@example.com"}"#), [("password".into(), "required".into())]);
+        assert_eq!(errors(r#"{"email":5,"password":"x"}"#), [("email".into(), "invalid_type".into())]);
+        assert_eq!(errors("\"text\""), [("body".into(), "invalid_type".into())]);
+        assert_eq!(errors("[]"), [("body".into(), "invalid".into())]);
+    }
+
+    #[test]
+    fn rules_report_every_field() {
+        assert_eq!(
+            errors(r#"{"email":"nope","password":"short"}"#),
+            [("email".into(), "invalid_email".into()), ("password".into(), "too_short".into())]
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_before_anything_else() {
+        assert_eq!(
+            errors(r#"{"email":"a\u0000@example.com","password":"correct horse battery"}"#),
+            [("email".into(), "invalid_characters".into())]
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! `portcullis-web` is the HTTP plumbing every route crate shares.
+//!
+//! It holds the one error type at the edge ([`ApiError`], rendered as an RFC 9457 problem document),
+//! the response middleware that gives every answer a request id, the security headers and a
+//! problem+json body, the extractors and error handlers that turn bad input into clear 4xx answers
+//! (validated JSON, query and path), and the bridge that runs blocking database work off the async
+//! workers. It knows no route of its own except the fallback 404.
+
+mod blocking;
+mod error;
+mod extract;
+mod middleware;
+
+pub use blocking::with_conn;
+pub use error::{problem_body, ApiError, FieldError};
+pub use extract::{path_config, query_config, ValidJson, JSON_BODY_LIMIT};
+pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};

@@ -1,1 +1,183 @@
-//! Test helpers (filled below).
+//! Helpers for the black-box tests: a fresh database per test (SQLite file, or a PostgreSQL database
+//! created on `TEST_POSTGRES_URL` and dropped afterwards), the real server started in-process on a free
+//! port, and a TCP proxy that can cut the server off from PostgreSQL.
+
+// Test support: a failed set-up step should stop the test loudly, which is what `expect` does.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use portcullis_server::{Application, Settings};
+
+mod proxy;
+
+pub use proxy::TcpProxy;
+
+/// Which backend this run of the suite uses.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// A database that exists for one test only.
+pub struct TestDb {
+    url: String,
+    postgres: Option<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// A new empty database on the backend of this run.
+    pub fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match postgres_admin_url() {
+            Some(admin) => {
+                let name = format!("pcs_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = PgConnection::establish(&admin).unwrap_or_else(|err| {
+                    panic!("TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {err}")
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
+                let url = replace_database(&admin, &name);
+                TestDb {
+                    url,
+                    postgres: Some((admin, name)),
+                    dir,
+                }
+            }
+            None => {
+                let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+                TestDb {
+                    url,
+                    postgres: None,
+                    dir,
+                }
+            }
+        }
+    }
+
+    /// The `DATABASE_URL` of this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// True on PostgreSQL runs.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// A folder that lives as long as the database (data dir, certificates, …).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        TestDb::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// Swaps the database name of a PostgreSQL URL, keeping any query string.
+pub fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    format!("{host_part}/{database}{query}")
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// A client without redirects or cookies of its own.
+    pub client: reqwest::Client,
+    /// The database the server uses.
+    pub db: TestDb,
+    /// Stops the server.
+    pub handle: ServerHandle,
+}
+
+impl TestApp {
+    /// `address + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command at once; the runtime ends with the test.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// The variables every test server starts from; tests change them through [`spawn_app_with`].
+pub fn base_vars(db: &TestDb) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    vars.insert("DATABASE_URL".into(), db.url().to_owned());
+    vars.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
+    vars.insert(
+        "JWT_SECRET".into(),
+        "test-jwt-secret-0123456789abcdef-0123456789".into(),
+    );
+    vars.insert("SESSION_SECRET".into(), "s".repeat(64));
+    vars.insert("DATA_DIR".into(), db.dir().join("data").display().to_string());
+    vars.insert("CORS_ALLOWED_ORIGINS".into(), "https://app.example.com".into());
+    vars.insert("DB_POOL_SIZE".into(), "4".into());
+    vars
+}
+
+/// Starts the real server on a fresh database with the default test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the real server after `customize` has changed the variables.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let db = TestDb::new();
+    let mut vars = base_vars(&db);
+    customize(&mut vars);
+    spawn_app_on(db, vars).await
+}
+
+/// Starts the real server on a given database with given variables.
+pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp {
+    let settings = Settings::from_vars(&vars).unwrap_or_else(|errors| panic!("{errors}"));
+    let app = Application::build(settings).await.expect("server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        client,
+        db,
+        handle,
+    }
+}

@@ -37,7 +37,9 @@ pub struct DatabaseUrl {
 impl std::fmt::Debug for DatabaseUrl {
     // The URL may hold a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseUrl").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("DatabaseUrl")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +53,10 @@ impl DatabaseUrl {
         } else {
             return Err(DbError::UnsupportedUrl(redact(url)));
         };
-        Ok(DatabaseUrl { backend, url: url.to_owned() })
+        Ok(DatabaseUrl {
+            backend,
+            url: url.to_owned(),
+        })
     }
 
     /// The selected backend.
@@ -94,8 +99,12 @@ impl DatabaseUrl {
 
 fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
-            .map_err(|source| DbError::Io { path: PathBuf::from(dir).display().to_string(), source }),
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
+                path: PathBuf::from(dir).display().to_string(),
+                source,
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -118,8 +127,14 @@ mod tests {
 
     #[test]
     fn scheme_selects_the_backend() {
-        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
-        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
         let sqlite = DatabaseUrl::parse("sqlite://data/x.db").unwrap();
         assert_eq!(sqlite.backend(), Backend::Sqlite);
         assert_eq!(sqlite.sqlite_path(), Some(Path::new("data/x.db")));
@@ -131,6 +146,9 @@ mod tests {
             let err = DatabaseUrl::parse(url).unwrap_err().to_string();
             assert!(!err.contains("secret"), "{err}");
         }
-        assert!(DatabaseUrl::parse("mysql://u:secret@h/db").unwrap_err().to_string().contains("u:***@h/db"));
+        assert!(DatabaseUrl::parse("mysql://u:secret@h/db")
+            .unwrap_err()
+            .to_string()
+            .contains("u:***@h/db"));
     }
 }

@@ -58,7 +58,10 @@ impl r2d2::ManageConnection for Manager {
 /// Builds the pool without opening a connection, so a server whose database is down still starts
 /// serving `/healthz` and recovers on its own when the database comes back.
 pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Pool {
-    let manager = Manager { url: url.clone(), sqlite_busy_timeout: options.sqlite_busy_timeout };
+    let manager = Manager {
+        url: url.clone(),
+        sqlite_busy_timeout: options.sqlite_busy_timeout,
+    };
     r2d2::Pool::builder()
         .max_size(options.max_size)
         .min_idle(Some(0))
@@ -73,7 +76,9 @@ pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbConn, DbErr
     let mut conn = url.establish(options.sqlite_busy_timeout)?;
     if let DbConn::Sqlite(sqlite) = &mut conn {
         // WAL is a property of the file, so setting it once at start-up covers every later connection.
-        sqlite.batch_execute("PRAGMA journal_mode = WAL;").map_err(DbError::from)?;
+        sqlite
+            .batch_execute("PRAGMA journal_mode = WAL;")
+            .map_err(DbError::from)?;
     }
     Ok(conn)
 }
@@ -95,7 +100,6 @@ impl r2d2::HandleError<DbError> for LogErrors {
         log::warn!("database connection failed: {error}");
     }
 }
-
 
 /// Whether the database can take a write right now. SQLite answers `SELECT 1` even while another
 /// process holds the write lock, so it takes (and releases) the write lock instead.

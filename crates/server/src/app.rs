@@ -49,14 +49,18 @@ impl Application {
             log::info!("applied migrations: {}", applied.join(", "));
         }
         let pool = web::Data::new(portcullis_db::build_pool(&settings.database_url, &settings.pool));
-        let listener = TcpListener::bind(settings.bind_addr)
-            .map_err(|source| StartupError::Bind { addr: settings.bind_addr, source })?;
+        let listener = TcpListener::bind(settings.bind_addr).map_err(|source| StartupError::Bind {
+            addr: settings.bind_addr,
+            source,
+        })?;
         let port = listener.local_addr()?.port();
         log::info!("listening on {} ({:?})", listener.local_addr()?, settings.app_env);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(pool.clone())
-                .app_data(SecurityPolicy { hsts: settings.app_env == AppEnv::Production })
+                .app_data(SecurityPolicy {
+                    hsts: settings.app_env == AppEnv::Production,
+                })
                 .app_data(query_config())
                 .app_data(path_config())
                 // Order, innermost first: CORS answers preflights; the response middleware, outermost,
@@ -100,12 +104,21 @@ impl Application {
 fn cors(origins: &CorsOrigins) -> Cors {
     let base = Cors::default()
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::HeaderName::from_static("x-request-id")])
-        .expose_headers([header::HeaderName::from_static("x-request-id"), header::ETAG, header::RETRY_AFTER, header::LOCATION])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::LOCATION,
+        ])
         .max_age(3600);
     match origins {
         CorsOrigins::Any => base.allow_any_origin().send_wildcard(),
         CorsOrigins::List(list) => list.iter().fold(base, |cors, origin| cors.allowed_origin(origin)),
     }
 }
-

@@ -75,7 +75,12 @@ pub struct ConfigErrors(pub Vec<String>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problem{}):", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
         for problem in &self.0 {
             writeln!(f, "  - {problem}")?;
         }
@@ -103,16 +108,24 @@ impl Settings {
     /// Builds settings from variables. Tests call this with a map, so they go through the same parsing
     /// and validation as a real start-up.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
-        let mut reader = Reader { vars, problems: Vec::new() };
+        let mut reader = Reader {
+            vars,
+            problems: Vec::new(),
+        };
         let app_env = match reader.get("APP_ENV").unwrap_or("development") {
             "development" => AppEnv::Development,
             "production" => AppEnv::Production,
             other => {
-                reader.problem(format!("APP_ENV must be `development` or `production`, not {other:?}"));
+                reader.problem(format!(
+                    "APP_ENV must be `development` or `production`, not {other:?}"
+                ));
                 AppEnv::Development
             }
         };
-        let database_url = reader.get("DATABASE_URL").unwrap_or("sqlite://data/portcullis.db").to_owned();
+        let database_url = reader
+            .get("DATABASE_URL")
+            .unwrap_or("sqlite://data/portcullis.db")
+            .to_owned();
         let database_url = match DatabaseUrl::parse(&database_url) {
             Ok(url) => Some(url),
             Err(err) => {
@@ -120,11 +133,17 @@ impl Settings {
                 None
             }
         };
-        let bind_addr = reader.parse("BIND_ADDR", "127.0.0.1:8080".parse::<SocketAddr>().ok(), "an address such as 127.0.0.1:8080");
+        let bind_addr = reader.parse(
+            "BIND_ADDR",
+            "127.0.0.1:8080".parse::<SocketAddr>().ok(),
+            "an address such as 127.0.0.1:8080",
+        );
         let public_url = match (reader.get("PUBLIC_URL"), bind_addr) {
             (Some(url), _) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    reader.problem(format!("PUBLIC_URL must start with http:// or https://, not {url:?}"));
+                    reader.problem(format!(
+                        "PUBLIC_URL must start with http:// or https://, not {url:?}"
+                    ));
                 }
                 url.trim_end_matches('/').to_owned()
             }
@@ -135,33 +154,49 @@ impl Settings {
         let jwt_secret = reader.secret("JWT_SECRET", JWT_SECRET_MIN, app_env, &data_dir);
         let session_secret = reader.secret("SESSION_SECRET", SESSION_SECRET_MIN, app_env, &data_dir);
         let cors_allowed_origins = reader.cors(app_env);
-        let max_size = reader.parse("DB_POOL_SIZE", Some(10u32), "a number of connections from 1 to 1000");
+        let max_size = reader.parse(
+            "DB_POOL_SIZE",
+            Some(10u32),
+            "a number of connections from 1 to 1000",
+        );
         if max_size.is_some_and(|n| n == 0 || n > 1000) {
             reader.problem("DB_POOL_SIZE must be from 1 to 1000".into());
         }
         let checkout_ms = reader.parse("DB_CHECKOUT_TIMEOUT_MS", Some(2000u64), "milliseconds");
         let busy_ms = reader.parse("SQLITE_BUSY_TIMEOUT_MS", Some(2000u64), "milliseconds");
 
-        match (database_url, bind_addr, jwt_secret, session_secret, max_size, checkout_ms, busy_ms) {
-            (Some(database_url), Some(bind_addr), Some(jwt_secret), Some(session_secret), Some(max_size), Some(checkout), Some(busy))
-                if reader.problems.is_empty() =>
-            {
-                Ok(Settings {
-                    database_url,
-                    bind_addr,
-                    app_env,
-                    public_url,
-                    jwt_secret,
-                    session_secret,
-                    cors_allowed_origins,
-                    pool: PoolOptions {
-                        max_size: max_size.clamp(1, 1000),
-                        checkout_timeout: Duration::from_millis(checkout),
-                        sqlite_busy_timeout: Duration::from_millis(busy),
-                    },
-                    data_dir,
-                })
-            }
+        match (
+            database_url,
+            bind_addr,
+            jwt_secret,
+            session_secret,
+            max_size,
+            checkout_ms,
+            busy_ms,
+        ) {
+            (
+                Some(database_url),
+                Some(bind_addr),
+                Some(jwt_secret),
+                Some(session_secret),
+                Some(max_size),
+                Some(checkout),
+                Some(busy),
+            ) if reader.problems.is_empty() => Ok(Settings {
+                database_url,
+                bind_addr,
+                app_env,
+                public_url,
+                jwt_secret,
+                session_secret,
+                cors_allowed_origins,
+                pool: PoolOptions {
+                    max_size: max_size.clamp(1, 1000),
+                    checkout_timeout: Duration::from_millis(checkout),
+                    sqlite_busy_timeout: Duration::from_millis(busy),
+                },
+                data_dir,
+            }),
             _ => Err(ConfigErrors(reader.problems)),
         }
     }
@@ -204,13 +239,18 @@ impl<'a> Reader<'a> {
                 None
             }
             (None, AppEnv::Production) => {
-                self.problem(format!("{name} is required in production (at least {min_len} random bytes)"));
+                self.problem(format!(
+                    "{name} is required in production (at least {min_len} random bytes)"
+                ));
                 None
             }
             (None, AppEnv::Development) => match load_or_generate(data_dir, name, min_len) {
                 Ok(secret) => Some(secret),
                 Err(err) => {
-                    self.problem(format!("{name} is not set and none could be kept in {}: {err}", data_dir.display()));
+                    self.problem(format!(
+                        "{name} is not set and none could be kept in {}: {err}",
+                        data_dir.display()
+                    ));
                     None
                 }
             },
@@ -221,7 +261,12 @@ impl<'a> Reader<'a> {
         let Some(raw) = self.get("CORS_ALLOWED_ORIGINS") else {
             return CorsOrigins::List(Vec::new());
         };
-        let entries: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let entries: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         if entries.iter().any(|origin| origin == "*") {
             if env == AppEnv::Production {
                 self.problem("CORS_ALLOWED_ORIGINS must list exact origins in production, not `*`".into());
@@ -246,9 +291,7 @@ fn is_origin(origin: &str) -> bool {
     let Some((scheme, rest)) = origin.split_once("://") else {
         return false;
     };
-    matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains(['/', '?', '#', '@', ' '])
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '?', '#', '@', ' '])
 }
 
 /// In development a missing secret is generated once and kept in the data folder, so restarts keep
@@ -266,7 +309,10 @@ fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Res
     rand::rng().fill_bytes(&mut bytes);
     let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
     write_private(&path, &encoded)?;
-    log::warn!("{name} is not set: generated one and kept it in {} (development only)", path.display());
+    log::warn!(
+        "{name} is not set: generated one and kept it in {} (development only)",
+        path.display()
+    );
     Ok(Secret(encoded.into_bytes()))
 }
 
@@ -274,7 +320,12 @@ fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Res
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents.as_bytes())
 }
 
@@ -288,7 +339,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const JWT: &str = "0123456789abcdef0123456789abcdef";
@@ -308,7 +362,13 @@ mod tests {
         ]))
         .unwrap_err();
         let text = errors.to_string();
-        for needle in ["JWT_SECRET must be at least 32", "SESSION_SECRET is required", "not `*`", "BIND_ADDR", "DATABASE_URL"] {
+        for needle in [
+            "JWT_SECRET must be at least 32",
+            "SESSION_SECRET is required",
+            "not `*`",
+            "BIND_ADDR",
+            "DATABASE_URL",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
         assert_eq!(errors.0.len(), 5, "{text}");
@@ -329,7 +389,8 @@ mod tests {
 
     #[test]
     fn secrets_never_appear_in_debug_output() {
-        let settings = Settings::from_vars(&vars(&[("JWT_SECRET", JWT), ("SESSION_SECRET", &session())])).unwrap();
+        let settings =
+            Settings::from_vars(&vars(&[("JWT_SECRET", JWT), ("SESSION_SECRET", &session())])).unwrap();
         let debug = format!("{settings:?}");
         assert!(!debug.contains(JWT) && !debug.contains(&session()), "{debug}");
     }
@@ -339,22 +400,35 @@ mod tests {
         let ok = Settings::from_vars(&vars(&[
             ("JWT_SECRET", JWT),
             ("SESSION_SECRET", &session()),
-            ("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:3000"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com, http://localhost:3000",
+            ),
         ]))
         .unwrap();
         assert_eq!(
             ok.cors_allowed_origins,
-            CorsOrigins::List(vec!["https://app.example.com".into(), "http://localhost:3000".into()])
+            CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into()
+            ])
         );
         let bad = Settings::from_vars(&vars(&[
             ("JWT_SECRET", JWT),
             ("SESSION_SECRET", &session()),
-            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/,example.com,*"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com/,example.com,ftp://files.example.com",
+            ),
         ]))
         .unwrap_err();
         assert_eq!(bad.0.len(), 3, "{bad}");
-        let any = Settings::from_vars(&vars(&[("JWT_SECRET", JWT), ("SESSION_SECRET", &session()), ("CORS_ALLOWED_ORIGINS", "*")]))
-            .unwrap();
+        let any = Settings::from_vars(&vars(&[
+            ("JWT_SECRET", JWT),
+            ("SESSION_SECRET", &session()),
+            ("CORS_ALLOWED_ORIGINS", "*"),
+        ]))
+        .unwrap();
         assert_eq!(any.cors_allowed_origins, CorsOrigins::Any);
     }
 

@@ -31,12 +31,23 @@ fn main() -> ExitCode {
     };
     match command {
         "check-config" => {
-            println!("configuration is valid ({:?}, {:?} database)", settings.app_env, settings.database_url.backend());
+            println!(
+                "configuration is valid ({:?}, {:?} database)",
+                settings.app_env,
+                settings.database_url.backend()
+            );
             ExitCode::SUCCESS
         }
         "migrate" => match portcullis_server::migrate(&settings) {
             Ok(applied) => {
-                println!("migrations applied: {}", if applied.is_empty() { "none pending".into() } else { applied.join(", ") });
+                println!(
+                    "migrations applied: {}",
+                    if applied.is_empty() {
+                        "none pending".into()
+                    } else {
+                        applied.join(", ")
+                    }
+                );
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -51,7 +62,9 @@ fn main() -> ExitCode {
 fn serve(settings: Settings) -> ExitCode {
     let outcome = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        app.run_until_stopped().await.map_err(portcullis_server::StartupError::from)
+        app.run_until_stopped()
+            .await
+            .map_err(portcullis_server::StartupError::from)
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

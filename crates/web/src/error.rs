@@ -29,8 +29,16 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error.
-    pub fn new(field: impl Into<String>, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -133,7 +141,10 @@ impl ApiError {
 
     /// A plain 404 `not_found`, the same for "does not exist" and "not yours".
     pub fn not_found() -> Self {
-        ApiError::NotFound { code: "not_found", detail: Cow::Borrowed("the resource does not exist") }
+        ApiError::NotFound {
+            code: "not_found",
+            detail: Cow::Borrowed("the resource does not exist"),
+        }
     }
 
     /// A 422 with a single field error.
@@ -163,7 +174,9 @@ impl ApiError {
 
     fn detail(&self) -> Cow<'static, str> {
         match self {
-            ApiError::MalformedJson(reason) => Cow::Owned(format!("request body is not valid JSON: {reason}")),
+            ApiError::MalformedJson(reason) => {
+                Cow::Owned(format!("request body is not valid JSON: {reason}"))
+            }
             ApiError::BadRequest { detail, .. }
             | ApiError::Forbidden { detail, .. }
             | ApiError::NotFound { detail, .. }
@@ -178,9 +191,10 @@ impl ApiError {
                 Cow::Borrowed("request body must be sent with Content-Type: application/json")
             }
             ApiError::Validation(_) => Cow::Borrowed("request is invalid"),
-            ApiError::TooManyRequests { code: "login_throttled", .. } => {
-                Cow::Borrowed("too many failed sign-ins for this account; retry later")
-            }
+            ApiError::TooManyRequests {
+                code: "login_throttled",
+                ..
+            } => Cow::Borrowed("too many failed sign-ins for this account; retry later"),
             ApiError::TooManyRequests { .. } => Cow::Borrowed("too many requests; retry later"),
             ApiError::ServiceUnavailable { .. } => {
                 Cow::Borrowed("the service is temporarily unavailable; retry later")
@@ -196,7 +210,10 @@ impl ApiError {
             ApiError::Validation(errors) => {
                 body.insert("errors".into(), json!(errors));
             }
-            ApiError::Forbidden { required_scope: Some(scope), .. } => {
+            ApiError::Forbidden {
+                required_scope: Some(scope),
+                ..
+            } => {
                 body.insert("required_scope".into(), json!(scope));
             }
             _ => {}
@@ -250,7 +267,11 @@ impl ResponseError for ApiError {
         response.content_type("application/problem+json");
         match self {
             ApiError::Unauthorized { token_sent, .. } => {
-                let challenge = if *token_sent { r#"Bearer error="invalid_token""# } else { "Bearer" };
+                let challenge = if *token_sent {
+                    r#"Bearer error="invalid_token""#
+                } else {
+                    "Bearer"
+                };
                 response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
             }
             ApiError::TooManyRequests { retry_after_secs, .. }
@@ -267,9 +288,10 @@ impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
             DbError::NotFound => ApiError::not_found(),
-            err if err.is_unavailable() => {
-                ApiError::ServiceUnavailable { cause: err.to_string(), retry_after_secs: 1 }
-            }
+            err if err.is_unavailable() => ApiError::ServiceUnavailable {
+                cause: err.to_string(),
+                retry_after_secs: 1,
+            },
             // A handler that expects a unique violation maps it to its own code before this point;
             // one that reaches here is a bug, so it is a 500 with the cause in the log.
             other => ApiError::internal(other),
@@ -323,22 +345,56 @@ mod tests {
 
     #[test]
     fn unauthorized_sets_the_bearer_challenge() {
-        let sent = ApiError::Unauthorized { code: "invalid_token", detail: "bad token", token_sent: true };
+        let sent = ApiError::Unauthorized {
+            code: "invalid_token",
+            detail: "bad token",
+            token_sent: true,
+        };
         let (status, _, response) = rendered(&sent);
         assert_eq!(status, 401);
-        assert_eq!(response.headers().get(header::WWW_AUTHENTICATE).unwrap(), r#"Bearer error="invalid_token""#);
-        let missing = ApiError::Unauthorized { code: "unauthorized", detail: "no token", token_sent: false };
-        assert_eq!(missing.error_response().headers().get(header::WWW_AUTHENTICATE).unwrap(), "Bearer");
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            r#"Bearer error="invalid_token""#
+        );
+        let missing = ApiError::Unauthorized {
+            code: "unauthorized",
+            detail: "no token",
+            token_sent: false,
+        };
+        assert_eq!(
+            missing
+                .error_response()
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .unwrap(),
+            "Bearer"
+        );
     }
 
     #[test]
     fn throttling_and_unavailability_say_when_to_retry() {
-        let throttled = ApiError::TooManyRequests { code: "login_throttled", retry_after_secs: 8 };
-        assert_eq!(throttled.error_response().headers().get(header::RETRY_AFTER).unwrap(), "8");
+        let throttled = ApiError::TooManyRequests {
+            code: "login_throttled",
+            retry_after_secs: 8,
+        };
+        assert_eq!(
+            throttled
+                .error_response()
+                .headers()
+                .get(header::RETRY_AFTER)
+                .unwrap(),
+            "8"
+        );
         assert_eq!(throttled.body()["code"], "login_throttled");
-        let down = ApiError::ServiceUnavailable { cause: "pool timeout".into(), retry_after_secs: 0 };
+        let down = ApiError::ServiceUnavailable {
+            cause: "pool timeout".into(),
+            retry_after_secs: 0,
+        };
         assert_eq!(down.error_response().status(), 503);
-        assert_eq!(down.error_response().headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            down.error_response().headers().get(header::RETRY_AFTER).unwrap(),
+            "1"
+        );
         assert!(!down.body().to_string().contains("pool timeout"));
     }
 
@@ -347,7 +403,10 @@ mod tests {
         let err = ApiError::internal("connection to 10.0.0.5 refused: password authentication failed");
         let response = err.error_response();
         assert_eq!(response.status(), 500);
-        assert_eq!(response.headers().get(header::CONTENT_TYPE).unwrap(), "application/problem+json");
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
         let bytes = to_bytes(response.into_body()).await.unwrap();
         let body: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
@@ -355,21 +414,49 @@ mod tests {
             json!({"type": "about:blank", "title": "Internal Server Error", "status": 500,
                    "code": "internal_error", "detail": "an internal error occurred"})
         );
-        assert!(err.to_string().contains("password authentication failed"), "the log keeps the cause");
+        assert!(
+            err.to_string().contains("password authentication failed"),
+            "the log keeps the cause"
+        );
     }
 
     #[test]
     fn every_variant_has_its_own_status_and_code() {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::MalformedJson("eof".into()), 400, "malformed_json"),
-            (ApiError::BadRequest { code: "invalid_redirect_uri", detail: "x".into() }, 400, "invalid_redirect_uri"),
+            (
+                ApiError::BadRequest {
+                    code: "invalid_redirect_uri",
+                    detail: "x".into(),
+                },
+                400,
+                "invalid_redirect_uri",
+            ),
             (ApiError::not_found(), 404, "not_found"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
-            (ApiError::Conflict { code: "email_taken", detail: "x".into() }, 409, "email_taken"),
+            (
+                ApiError::Conflict {
+                    code: "email_taken",
+                    detail: "x".into(),
+                },
+                409,
+                "email_taken",
+            ),
             (ApiError::PreconditionFailed, 412, "precondition_failed"),
-            (ApiError::PayloadTooLarge { limit: 65536 }, 413, "payload_too_large"),
+            (
+                ApiError::PayloadTooLarge { limit: 65536 },
+                413,
+                "payload_too_large",
+            ),
             (ApiError::UnsupportedMediaType, 415, "unsupported_media_type"),
-            (ApiError::TooManyRequests { code: "rate_limited", retry_after_secs: 1 }, 429, "rate_limited"),
+            (
+                ApiError::TooManyRequests {
+                    code: "rate_limited",
+                    retry_after_secs: 1,
+                },
+                429,
+                "rate_limited",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status_code().as_u16(), status, "{err}");
@@ -381,7 +468,13 @@ mod tests {
     #[test]
     fn database_errors_map_to_404_503_and_500() {
         assert_eq!(ApiError::from(DbError::NotFound).status_code(), 404);
-        assert_eq!(ApiError::from(DbError::Unavailable("timed out".into())).status_code(), 503);
-        assert_eq!(ApiError::from(DbError::Migration("boom".into())).status_code(), 500);
+        assert_eq!(
+            ApiError::from(DbError::Unavailable("timed out".into())).status_code(),
+            503
+        );
+        assert_eq!(
+            ApiError::from(DbError::Migration("boom".into())).status_code(),
+            500
+        );
     }
 }

@@ -46,13 +46,17 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 return Err(ApiError::UnsupportedMediaType);
             }
             if declared_length.is_some_and(|len| len > JSON_BODY_LIMIT) {
-                return Err(ApiError::PayloadTooLarge { limit: JSON_BODY_LIMIT });
+                return Err(ApiError::PayloadTooLarge {
+                    limit: JSON_BODY_LIMIT,
+                });
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|err| ApiError::MalformedJson(err.to_string()))?;
                 if body.len() + chunk.len() > JSON_BODY_LIMIT {
-                    return Err(ApiError::PayloadTooLarge { limit: JSON_BODY_LIMIT });
+                    return Err(ApiError::PayloadTooLarge {
+                        limit: JSON_BODY_LIMIT,
+                    });
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -64,7 +68,8 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(mime)) => {
-            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
         }
         _ => false,
     }
@@ -72,7 +77,8 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// Parses and validates a body: syntax first (400), then NUL characters, shape and rules (422).
 pub(crate) fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
     // PostgreSQL cannot store NUL in text and would answer 500; refuse it on both backends alike.
     let mut errors = Vec::new();
     find_nul_strings(&value, String::new(), &mut errors);
@@ -80,15 +86,19 @@ pub(crate) fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Ap
         return Err(ApiError::Validation(errors));
     }
     let parsed: T = serde_path_to_error::deserialize(value).map_err(|err| shape_error(&err))?;
-    parsed.validate().map_err(|errs| ApiError::Validation(field_errors(&errs)))?;
+    parsed
+        .validate()
+        .map_err(|errs| ApiError::Validation(field_errors(&errs)))?;
     Ok(parsed)
 }
 
 fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
     match value {
-        Value::String(s) if s.contains('\0') => {
-            errors.push(FieldError::new(path, "invalid_characters", "must not contain NUL characters"))
-        }
+        Value::String(s) if s.contains('\0') => errors.push(FieldError::new(
+            path,
+            "invalid_characters",
+            "must not contain NUL characters",
+        )),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 find_nul_strings(item, format!("{path}[{i}]"), errors);
@@ -97,7 +107,11 @@ fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
         Value::Object(fields) => {
             for (name, item) in fields {
                 if name.contains('\0') {
-                    errors.push(FieldError::new(join(&path, "?"), "invalid_characters", "field names must not contain NUL"));
+                    errors.push(FieldError::new(
+                        join(&path, "?"),
+                        "invalid_characters",
+                        "field names must not contain NUL",
+                    ));
                     continue;
                 }
                 find_nul_strings(item, join(&path, name), errors);
@@ -163,7 +177,11 @@ fn collect(errs: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
         let path = join(prefix, field);
         match kind {
             ValidationErrorsKind::Field(list) => out.extend(list.iter().map(|e| {
-                let message = e.message.as_ref().map(ToString::to_string).unwrap_or_else(|| format!("is invalid ({})", e.code));
+                let message = e
+                    .message
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| format!("is invalid ({})", e.code));
                 FieldError::new(path.clone(), e.code.clone(), message)
             })),
             ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
@@ -210,7 +228,9 @@ mod tests {
 
     fn errors(body: &str) -> Vec<(String, String)> {
         match parse::<Signup>(body.as_bytes()) {
-            Err(ApiError::Validation(list)) => list.into_iter().map(|e| (e.field, e.code.into_owned())).collect(),
+            Err(ApiError::Validation(list)) => {
+                list.into_iter().map(|e| (e.field, e.code.into_owned())).collect()
+            }
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
@@ -218,16 +238,28 @@ mod tests {
     #[test]
     fn syntax_errors_are_malformed_json() {
         for body in ["", "{", "{\"email\": }", "nope"] {
-            assert!(matches!(parse::<Signup>(body.as_bytes()), Err(ApiError::MalformedJson(_))), "{body}");
+            assert!(
+                matches!(parse::<Signup>(body.as_bytes()), Err(ApiError::MalformedJson(_))),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn unknown_and_missing_fields_are_named() {
         let ok = r#""email":"a@example.com","password":"correct horse battery""#;
-        assert_eq!(errors(&format!("{{{ok},\"tenant_id\":\"x\"}}")), [("tenant_id".into(), "unknown_field".into())]);
-        assert_eq!(errors(r#"{"email":"a@example.com"}"#), [("password".into(), "required".into())]);
-        assert_eq!(errors(r#"{"email":5,"password":"x"}"#), [("email".into(), "invalid_type".into())]);
+        assert_eq!(
+            errors(&format!("{{{ok},\"tenant_id\":\"x\"}}")),
+            [("tenant_id".into(), "unknown_field".into())]
+        );
+        assert_eq!(
+            errors(r#"{"email":"a@example.com"}"#),
+            [("password".into(), "required".into())]
+        );
+        assert_eq!(
+            errors(r#"{"email":5,"password":"x"}"#),
+            [("email".into(), "invalid_type".into())]
+        );
         assert_eq!(errors("\"text\""), [("body".into(), "invalid_type".into())]);
         assert_eq!(errors("[]"), [("body".into(), "invalid".into())]);
     }
@@ -236,7 +268,10 @@ mod tests {
     fn rules_report_every_field() {
         assert_eq!(
             errors(r#"{"email":"nope","password":"short"}"#),
-            [("email".into(), "invalid_email".into()), ("password".into(), "too_short".into())]
+            [
+                ("email".into(), "invalid_email".into()),
+                ("password".into(), "too_short".into())
+            ]
         );
     }
 

@@ -2,13 +2,13 @@
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::error::InternalError;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
-use std::time::Instant;
 use serde_json::{json, Value};
+use std::time::Instant;
 
 use crate::{problem_body, ApiError};
 
@@ -27,7 +27,11 @@ pub struct RequestId(pub String);
 
 impl RequestId {
     fn from_request(req: &ServiceRequest) -> Self {
-        let incoming = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| is_valid_id(v));
+        let incoming = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_valid_id(v));
         match incoming {
             Some(id) => RequestId(id.to_owned()),
             None => RequestId(uuid::Uuid::now_v7().to_string()),
@@ -37,7 +41,10 @@ impl RequestId {
 
 /// Accepts ids that are safe to echo and to log: 1–128 characters of `[A-Za-z0-9._:-]`.
 fn is_valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
 }
 
 /// What the response middleware needs to know of the configuration; registered as app data.
@@ -62,7 +69,10 @@ pub async fn finish_response(
     let policy = req.app_data::<SecurityPolicy>().copied().unwrap_or_default();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let peer = req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default();
+    let peer = req
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_default();
     let docs = path == "/docs" || path.starts_with("/docs/");
 
     // The inner request must not be cloned while it is in flight (actix needs it uniquely owned for
@@ -107,7 +117,12 @@ impl std::fmt::Display for Finished {
     }
 }
 
-async fn finish(response: HttpResponse, request_id: &RequestId, policy: SecurityPolicy, docs: bool) -> HttpResponse {
+async fn finish(
+    response: HttpResponse,
+    request_id: &RequestId,
+    policy: SecurityPolicy,
+    docs: bool,
+) -> HttpResponse {
     let mut response = if response.status().is_client_error() || response.status().is_server_error() {
         as_problem(response, request_id).await
     } else {
@@ -117,12 +132,18 @@ async fn finish(response: HttpResponse, request_id: &RequestId, policy: Security
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         headers.insert(X_REQUEST_ID, value);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     let csp = if docs { CSP_DOCS } else { CSP_API };
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
-    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     if policy.hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
@@ -130,31 +151,44 @@ async fn finish(response: HttpResponse, request_id: &RequestId, policy: Security
 }
 
 /// Gives an error response the problem+json shape with `request_id`, keeping its status and headers
-/// (`Retry-After`, `WWW-Authenticate`, `Allow`). Our own problems get the id added; anything else
-/// (actix's empty 405, a CORS or rate-limiter text body) is replaced by a problem for its status.
+/// (`Retry-After`, `WWW-Authenticate`, `Allow`). Our own problems get the id added; a documented JSON
+/// body is left alone; anything else (actix's empty 405, a CORS or rate-limiter text body) is
+/// replaced by a problem for its status.
 async fn as_problem(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
     let status = response.status();
     if status.is_server_error() {
         match response.error() {
-            Some(err) => log::error!("request_id={} status={} error={err}", request_id.0, status.as_u16()),
+            Some(err) => log::error!(
+                "request_id={} status={} error={err}",
+                request_id.0,
+                status.as_u16()
+            ),
             None => log::error!("request_id={} status={}", request_id.0, status.as_u16()),
         }
     }
-    let is_problem = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        // A deliberate JSON answer (`/readyz`'s `{"status":"unavailable"}`) keeps its documented shape.
+        return response;
+    }
+    let is_problem = content_type.starts_with(PROBLEM_JSON);
     let (mut head, body) = response.into_parts();
     let mut problem = match (is_problem, body::to_bytes(body).await) {
-        (true, Ok(bytes)) => serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object),
+        (true, Ok(bytes)) => serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object),
         _ => None,
     }
     .unwrap_or_else(|| fallback_problem(status));
     if let Some(fields) = problem.as_object_mut() {
         fields.insert("request_id".into(), json!(request_id.0));
     }
-    head.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    head.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     head.headers_mut().remove(header::CONTENT_LENGTH);
     head.set_body(BoxBody::new(problem.to_string()))
 }
@@ -166,7 +200,10 @@ fn fallback_problem(status: StatusCode) -> Value {
         StatusCode::UNAUTHORIZED => ("unauthorized", "authentication is required"),
         StatusCode::FORBIDDEN => ("forbidden", "the request is not allowed"),
         StatusCode::NOT_FOUND => ("not_found", "the resource does not exist"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed on this resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed on this resource",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "the content type is not supported"),
         StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "too many requests; retry later"),
@@ -200,6 +237,9 @@ mod tests {
         let problem = fallback_problem(StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(problem["code"], "method_not_allowed");
         assert_eq!(problem["status"], 405);
-        assert_eq!(fallback_problem(StatusCode::BAD_GATEWAY)["code"], "internal_error");
+        assert_eq!(
+            fallback_problem(StatusCode::BAD_GATEWAY)["code"],
+            "internal_error"
+        );
     }
 }

@@ -1,0 +1,21 @@
+# Build: the whole workspace with the bundled SQLite and libpq, so only a C compiler is needed.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p portcullis-server \
+ && install -D target/release/portcullis /out/portcullis
+
+# Run: a slim image, a non-root user, nothing but the binary and CA certificates (for GitHub).
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --create-home --home-dir /app --uid 10001 portcullis
+COPY --from=build /out/portcullis /usr/local/bin/portcullis
+USER portcullis
+WORKDIR /app
+ENV BIND_ADDR=0.0.0.0:8080 \
+    DATA_DIR=/app/data
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/portcullis"]
+CMD ["serve"]

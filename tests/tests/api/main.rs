@@ -1,0 +1,10 @@
+//! The whole server over real HTTP. Runs on SQLite, or on PostgreSQL when `TEST_POSTGRES_URL` is set.
+
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cors;
+mod headers;
+mod migrations;
+mod readiness;
+mod shutdown;

@@ -1,0 +1,128 @@
+//! `/readyz` follows the database down and back up without a restart.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, SqliteConnection};
+use portcullis_tests::{base_vars, spawn_app_on, TcpProxy, TestApp, TestDb};
+use serde_json::Value;
+
+/// A handle on the database that can take it away from the server and give it back.
+pub enum Outage {
+    /// PostgreSQL behind a proxy the test can cut.
+    Postgres(TcpProxy),
+    /// SQLite, whose write lock a second connection can hold.
+    Sqlite {
+        path: String,
+        holder: Option<SqliteConnection>,
+    },
+}
+
+impl Outage {
+    pub fn begin(&mut self) {
+        match self {
+            Outage::Postgres(proxy) => proxy.cut(),
+            Outage::Sqlite { path, holder } => {
+                let mut conn = SqliteConnection::establish(path).unwrap();
+                conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
+                *holder = Some(conn);
+            }
+        }
+    }
+
+    pub fn end(&mut self) {
+        match self {
+            Outage::Postgres(proxy) => proxy.restore(),
+            Outage::Sqlite { holder, .. } => {
+                if let Some(mut conn) = holder.take() {
+                    conn.batch_execute("ROLLBACK").unwrap();
+                }
+            }
+        }
+    }
+}
+
+fn host_port(url: &str) -> SocketAddr {
+    let after_scheme = url.split_once("://").unwrap().1;
+    let authority = after_scheme.split('/').next().unwrap();
+    let host = authority.rsplit('@').next().unwrap();
+    let host = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    };
+    host.replace("localhost", "127.0.0.1").parse().unwrap()
+}
+
+/// Starts the server with its database behind an [`Outage`] switch.
+pub async fn spawn_app_with_outage() -> (TestApp, Outage) {
+    let db = TestDb::new();
+    let mut vars = base_vars(&db);
+    let outage = if db.is_postgres() {
+        let proxy = TcpProxy::start(host_port(db.url())).await;
+        let proxied = db
+            .url()
+            .replacen(&host_port(db.url()).to_string(), &proxy.addr().to_string(), 1);
+        let proxied = if proxied == db.url() {
+            // URL spelled with `localhost` or without a port: rebuild it on the proxy's address.
+            let (scheme, rest) = db.url().split_once("://").unwrap();
+            let (authority, path) = rest.split_once('/').unwrap();
+            let user = authority
+                .rsplit_once('@')
+                .map(|(user, _)| format!("{user}@"))
+                .unwrap_or_default();
+            format!("{scheme}://{user}{}/{path}", proxy.addr())
+        } else {
+            proxied
+        };
+        vars.insert("DATABASE_URL".into(), proxied);
+        Outage::Postgres(proxy)
+    } else {
+        let path = db.url().trim_start_matches("sqlite://").to_owned();
+        Outage::Sqlite { path, holder: None }
+    };
+    (spawn_app_on(db, vars).await, outage)
+}
+
+async fn ready_status(app: &TestApp) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url("/readyz"))
+        .timeout(Duration::from_secs(6))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[actix_web::test]
+async fn readiness_follows_the_database_down_and_back() {
+    let (app, mut outage) = spawn_app_with_outage().await;
+    assert_eq!(
+        ready_status(&app).await,
+        (200, serde_json::json!({"status": "ready"}))
+    );
+
+    outage.begin();
+    // The client timeout (6 s) bounds the wait: a hang fails the test instead of passing slowly.
+    let (status, body) = ready_status(&app).await;
+    assert_eq!(
+        (status, body),
+        (503, serde_json::json!({"status": "unavailable"}))
+    );
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "liveness does not depend on the database");
+
+    outage.end();
+    let mut recovered = false;
+    for _ in 0..20 {
+        if ready_status(&app).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "readiness returns without a restart");
+}

@@ -1,11 +1,77 @@
 //! `portcullis-auth` is identity: who is calling.
 //!
-//! It owns password hashing (argon2id on its own bounded pool), access tokens (JWT), refresh sessions
-//! and their rotation, GitHub sign-in, API-key authentication, the `Principal` extractor that resolves
-//! a caller once per request, and the `/api/v1/auth` and `/api/v1/me` routes. It decides who a caller
-//! is, never what they may do in a tenant: that is `portcullis-rbac`.
+//! It owns password hashing (argon2id on its own bounded pool) and the password policy, access tokens
+//! (JWT), refresh sessions and their rotation, login throttling, the [`Principal`] extractor that
+//! resolves a caller once per request, and the `/api/v1/auth` and `/api/v1/me` routes. It decides who a
+//! caller is, never what they may do in a tenant: that is `portcullis-rbac`.
+
+mod events;
+pub mod password;
+mod principal;
+mod routes;
+mod sessions;
+pub mod tokens;
+
+use std::time::Duration;
 
 use actix_web::web;
 
+pub use principal::Principal;
+
+use password::{HashParams, PasswordHasher};
+use tokens::TokenKeys;
+
+/// Identity settings, handed over by the server (this crate never reads the environment).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `JWT_SECRET`.
+    pub jwt_secret: Vec<u8>,
+    /// The `iss` of access tokens: the server's public URL.
+    pub issuer: String,
+    /// Access token lifetime.
+    pub access_ttl: Duration,
+    /// Refresh token idle lifetime: a session unused this long expires.
+    pub refresh_ttl: Duration,
+    /// Longest life of a session, however often it is refreshed.
+    pub session_max_age: Duration,
+    /// How long a spent refresh token still returns its successor.
+    pub reuse_grace: Duration,
+    /// Argon2 parameters.
+    pub hash_params: HashParams,
+    /// Concurrent hashes.
+    pub hash_concurrency: usize,
+}
+
+/// The audience of access tokens.
+pub const AUDIENCE: &str = "portcullis";
+
+/// Shared identity state: configuration, keys and the password hasher. Registered once as app data.
+pub struct Auth {
+    config: AuthConfig,
+    keys: TokenKeys,
+    hasher: PasswordHasher,
+}
+
+impl Auth {
+    /// Builds the keys and the hasher (which computes the dummy hash once).
+    pub fn new(config: AuthConfig) -> Result<Auth, argon2::Error> {
+        let keys = TokenKeys::new(&config.jwt_secret, &config.issuer, AUDIENCE);
+        let hasher = PasswordHasher::new(config.hash_params, config.hash_concurrency)?;
+        Ok(Auth { config, keys, hasher })
+    }
+
+    /// The token keys (for other crates' tests and for API-key-free tools).
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+}
+
 /// Registers the identity routes under the `/api/v1` scope.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    routes::configure(cfg);
+}

@@ -10,9 +10,13 @@ mod conn;
 mod error;
 mod migrations;
 mod pool;
+pub mod refresh_tokens;
 pub mod schema;
+pub mod security_events;
+pub mod sessions;
 pub mod tenants;
 mod time;
+mod tx;
 pub mod users;
 
 pub use conn::{Backend, DatabaseUrl, DbConn};
@@ -20,3 +24,4 @@ pub use error::DbError;
 pub use migrations::{applied_versions, migration_versions, revert_all_migrations, run_migrations};
 pub use pool::{build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions};
 pub use time::now;
+pub use tx::write_transaction;

@@ -7,6 +7,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
 use portcullis_web::{finish_response, not_found, path_config, query_config, SecurityPolicy};
 
@@ -27,6 +28,9 @@ pub enum StartupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The argon2 parameters were refused.
+    #[error("password hashing cannot start: {0}")]
+    Hashing(String),
     /// Anything else from the runtime.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -49,6 +53,9 @@ impl Application {
             log::info!("applied migrations: {}", applied.join(", "));
         }
         let pool = web::Data::new(portcullis_db::build_pool(&settings.database_url, &settings.pool));
+        let auth = web::Data::new(
+            Auth::new(auth_config(&settings)).map_err(|err| StartupError::Hashing(err.to_string()))?,
+        );
         let listener = TcpListener::bind(settings.bind_addr).map_err(|source| StartupError::Bind {
             addr: settings.bind_addr,
             source,
@@ -58,6 +65,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(pool.clone())
+                .app_data(auth.clone())
                 .app_data(SecurityPolicy {
                     hsts: settings.app_env == AppEnv::Production,
                 })
@@ -95,6 +103,19 @@ impl Application {
     /// Serves until a shutdown signal, letting in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+fn auth_config(settings: &Settings) -> AuthConfig {
+    AuthConfig {
+        jwt_secret: settings.jwt_secret.expose().to_vec(),
+        issuer: settings.public_url.clone(),
+        access_ttl: settings.access_token_ttl,
+        refresh_ttl: settings.refresh_token_ttl,
+        session_max_age: settings.session_max_age,
+        reuse_grace: settings.refresh_reuse_grace,
+        hash_params: settings.argon2,
+        hash_concurrency: settings.hash_concurrency,
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+use portcullis_auth::password::HashParams;
 use portcullis_db::{DatabaseUrl, PoolOptions};
 use rand::RngCore;
 
@@ -67,6 +68,18 @@ pub struct Settings {
     pub pool: PoolOptions,
     /// `DATA_DIR`: where generated development secrets are kept.
     pub data_dir: PathBuf,
+    /// `ACCESS_TOKEN_TTL_SECS`.
+    pub access_token_ttl: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS`: idle lifetime of a session.
+    pub refresh_token_ttl: Duration,
+    /// `SESSION_MAX_AGE_SECS`: absolute lifetime of a session.
+    pub session_max_age: Duration,
+    /// `REFRESH_REUSE_GRACE_SECS`.
+    pub refresh_reuse_grace: Duration,
+    /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`, `ARGON2_PARALLELISM`.
+    pub argon2: HashParams,
+    /// `HASH_CONCURRENCY`.
+    pub hash_concurrency: usize,
 }
 
 /// Every configuration problem found, one per line.
@@ -91,6 +104,7 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 const JWT_SECRET_MIN: usize = 32;
+const DAY: u64 = 24 * 60 * 60;
 const SESSION_SECRET_MIN: usize = 64;
 
 impl Settings {
@@ -164,8 +178,42 @@ impl Settings {
         }
         let checkout_ms = reader.parse("DB_CHECKOUT_TIMEOUT_MS", Some(2000u64), "milliseconds");
         let busy_ms = reader.parse("SQLITE_BUSY_TIMEOUT_MS", Some(2000u64), "milliseconds");
+        let access_ttl = reader.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60, 1);
+        let refresh_ttl = reader.seconds("REFRESH_TOKEN_TTL_SECS", 30 * DAY, 1);
+        let session_max_age = reader.seconds("SESSION_MAX_AGE_SECS", 90 * DAY, 1);
+        let reuse_grace = reader.seconds("REFRESH_REUSE_GRACE_SECS", 10, 0);
+        let argon2 = reader.argon2();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let hash_concurrency = reader.parse("HASH_CONCURRENCY", Some(cores), "a number from 1 to 256");
+        if hash_concurrency.is_some_and(|n| n == 0 || n > 256) {
+            reader.problem("HASH_CONCURRENCY must be from 1 to 256".into());
+        }
 
-        match (
+        let tokens = (
+            access_ttl,
+            refresh_ttl,
+            session_max_age,
+            reuse_grace,
+            argon2,
+            hash_concurrency,
+        );
+        let (
+            Some(database_url),
+            Some(bind_addr),
+            Some(jwt_secret),
+            Some(session_secret),
+            Some(max_size),
+            Some(checkout),
+            Some(busy),
+            (
+                Some(access_token_ttl),
+                Some(refresh_token_ttl),
+                Some(session_max_age),
+                Some(refresh_reuse_grace),
+                Some(argon2),
+                Some(hash_concurrency),
+            ),
+        ) = (
             database_url,
             bind_addr,
             jwt_secret,
@@ -173,32 +221,35 @@ impl Settings {
             max_size,
             checkout_ms,
             busy_ms,
-        ) {
-            (
-                Some(database_url),
-                Some(bind_addr),
-                Some(jwt_secret),
-                Some(session_secret),
-                Some(max_size),
-                Some(checkout),
-                Some(busy),
-            ) if reader.problems.is_empty() => Ok(Settings {
-                database_url,
-                bind_addr,
-                app_env,
-                public_url,
-                jwt_secret,
-                session_secret,
-                cors_allowed_origins,
-                pool: PoolOptions {
-                    max_size: max_size.clamp(1, 1000),
-                    checkout_timeout: Duration::from_millis(checkout),
-                    sqlite_busy_timeout: Duration::from_millis(busy),
-                },
-                data_dir,
-            }),
-            _ => Err(ConfigErrors(reader.problems)),
+            tokens,
+        )
+        else {
+            return Err(ConfigErrors(reader.problems));
+        };
+        if !reader.problems.is_empty() {
+            return Err(ConfigErrors(reader.problems));
         }
+        Ok(Settings {
+            database_url,
+            bind_addr,
+            app_env,
+            public_url,
+            jwt_secret,
+            session_secret,
+            cors_allowed_origins,
+            pool: PoolOptions {
+                max_size: max_size.clamp(1, 1000),
+                checkout_timeout: Duration::from_millis(checkout),
+                sqlite_busy_timeout: Duration::from_millis(busy),
+            },
+            data_dir,
+            access_token_ttl,
+            refresh_token_ttl,
+            session_max_age,
+            refresh_reuse_grace,
+            argon2,
+            hash_concurrency,
+        })
     }
 }
 
@@ -229,6 +280,49 @@ impl<'a> Reader<'a> {
                 }
             },
         }
+    }
+
+    fn seconds(&mut self, name: &str, default: u64, min: u64) -> Option<Duration> {
+        let value = self.parse(name, Some(default), "a whole number of seconds")?;
+        if value < min {
+            self.problem(format!("{name} must be at least {min}"));
+            return None;
+        }
+        Some(Duration::from_secs(value))
+    }
+
+    fn argon2(&mut self) -> Option<HashParams> {
+        let defaults = HashParams::default();
+        let memory_kib = self.parse("ARGON2_MEMORY_KIB", Some(defaults.memory_kib), "a size in KiB");
+        let iterations = self.parse(
+            "ARGON2_ITERATIONS",
+            Some(defaults.iterations),
+            "a number of passes",
+        );
+        let parallelism = self.parse(
+            "ARGON2_PARALLELISM",
+            Some(defaults.parallelism),
+            "a number of lanes",
+        );
+        let params = HashParams {
+            memory_kib: memory_kib?,
+            iterations: iterations?,
+            parallelism: parallelism?,
+        };
+        // argon2's own limits: at least 8 KiB per lane, one pass, one lane.
+        if params.parallelism == 0 || params.parallelism > 64 {
+            self.problem("ARGON2_PARALLELISM must be from 1 to 64".into());
+            return None;
+        }
+        if params.iterations == 0 {
+            self.problem("ARGON2_ITERATIONS must be at least 1".into());
+            return None;
+        }
+        if params.memory_kib < 8 * params.parallelism || params.memory_kib > 4 * 1024 * 1024 {
+            self.problem("ARGON2_MEMORY_KIB must be from 8 × ARGON2_PARALLELISM to 4194304".into());
+            return None;
+        }
+        Some(params)
     }
 
     fn secret(&mut self, name: &str, min_len: usize, env: AppEnv, data_dir: &Path) -> Option<Secret> {

@@ -65,6 +65,31 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// Like [`ValidJson`], for routes whose body may be left out entirely (`DELETE /me` for an account
+/// without a password): no body and no `Content-Type` is `None`; anything else must be valid JSON.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let empty = !req.headers().contains_key(header::CONTENT_TYPE)
+            && !req.headers().contains_key(header::TRANSFER_ENCODING)
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v.trim() == "0");
+        if empty {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        let body = ValidJson::<T>::from_request(req, payload);
+        Box::pin(async move { body.await.map(|ValidJson(value)| OptionalJson(Some(value))) })
+    }
+}
+
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(mime)) => {

@@ -7,11 +7,17 @@
 //! workers. It knows no route of its own except the fallback 404.
 
 mod blocking;
+mod client;
 mod error;
 mod extract;
 mod middleware;
+mod page;
+mod time;
 
 pub use blocking::with_conn;
+pub use client::ClientInfo;
 pub use error::{problem_body, ApiError, FieldError};
-pub use extract::{path_config, query_config, ValidJson, JSON_BODY_LIMIT};
+pub use extract::{field_errors, path_config, query_config, OptionalJson, ValidJson, JSON_BODY_LIMIT};
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
+pub use page::{Page, PageRequest};
+pub use time::{double_option, rfc3339};

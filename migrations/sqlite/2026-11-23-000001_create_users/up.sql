@@ -6,6 +6,9 @@ CREATE TABLE users (
     email_normalized TEXT NOT NULL,
     display_name TEXT,
     password_hash TEXT,
+    -- Consecutive failed sign-ins and the end of the current back-off window (login throttling).
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );

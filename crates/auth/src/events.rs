@@ -1,0 +1,36 @@
+//! Security events: a user's own record of what happened to their account.
+
+use portcullis_db::security_events::{self, SecurityEvent};
+use portcullis_db::{DbConn, DbError};
+use portcullis_web::ClientInfo;
+
+/// The actions API.md lists.
+pub mod action {
+    /// A password sign-in succeeded.
+    pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
+    /// A wrong password.
+    pub const LOGIN_FAILED: &str = "login.failed";
+    /// A sign-in refused by the back-off.
+    pub const LOGIN_THROTTLED: &str = "login.throttled";
+    /// A spent refresh token came back after the grace window; the session was revoked.
+    pub const REFRESH_REUSED: &str = "refresh.reused";
+    /// A session was ended (logout or revocation).
+    pub const SESSION_REVOKED: &str = "session.revoked";
+    /// The password changed.
+    pub const PASSWORD_CHANGED: &str = "password.changed";
+}
+
+/// Records an event for `user_id`.
+pub fn record(conn: &mut DbConn, user_id: &str, action: &str, client: &ClientInfo) -> Result<(), DbError> {
+    security_events::insert(
+        conn,
+        &SecurityEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user_id.to_owned(),
+            action: action.to_owned(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            created_at: portcullis_db::now(),
+        },
+    )
+}

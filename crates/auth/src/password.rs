@@ -1,0 +1,284 @@
+//! Password hashing (argon2id) on a bounded pool, and the password policy.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use portcullis_web::{ApiError, FieldError};
+use tokio::sync::Semaphore;
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// Passes (OWASP: 2).
+    pub iterations: u32,
+    /// Lanes (OWASP: 1).
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        HashParams {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// How long a hash job may wait for a free slot before the request gets 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// Jobs allowed to wait per slot; beyond that a request is refused at once.
+const QUEUE_PER_SLOT: usize = 8;
+
+/// Runs argon2 off the async workers, at most `concurrency` at a time (each hash holds `memory_kib`
+/// of memory, so this bounds memory too). A login storm queues briefly, then gets 503 with
+/// `Retry-After` instead of starving every other request.
+pub struct PasswordHasher {
+    argon2: Argon2<'static>,
+    params: HashParams,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    dummy_hash: String,
+}
+
+/// The outcome of checking a password.
+#[derive(Debug)]
+pub struct Verified {
+    /// The password matched.
+    pub ok: bool,
+    /// A new hash with the current parameters, when the stored one used other parameters.
+    pub rehash: Option<String>,
+}
+
+impl PasswordHasher {
+    /// A hasher with these parameters and this many concurrent hashes.
+    pub fn new(params: HashParams, concurrency: usize) -> Result<PasswordHasher, argon2::Error> {
+        let argon2 = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(params.memory_kib, params.iterations, params.parallelism, None)?,
+        );
+        // Unknown emails are checked against this, so they cost as much as known ones.
+        let dummy_hash = hash_with(&argon2, "portcullis dummy password for unknown accounts")
+            .map_err(|_| argon2::Error::AlgorithmInvalid)?;
+        let concurrency = concurrency.max(1);
+        Ok(PasswordHasher {
+            argon2,
+            params,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: concurrency * QUEUE_PER_SLOT,
+            dummy_hash,
+        })
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let argon2 = self.argon2.clone();
+        self.run(move || hash_with(&argon2, &password))
+            .await?
+            .map_err(ApiError::internal)
+    }
+
+    /// Checks a password against a stored hash; `None` (unknown account, or one without a password)
+    /// is checked against a dummy hash and never matches, at the same cost.
+    pub async fn verify(&self, stored: Option<String>, password: String) -> Result<Verified, ApiError> {
+        let argon2 = self.argon2.clone();
+        let params = self.params;
+        let dummy = self.dummy_hash.clone();
+        self.run(move || {
+            let known = stored.is_some();
+            let stored = stored.unwrap_or(dummy);
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                return Err(ApiError::internal("stored password hash is not a PHC string"));
+            };
+            let ok = known && argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            let rehash = if ok && !uses_params(&parsed, params) {
+                Some(hash_with(&argon2, &password).map_err(ApiError::internal)?)
+            } else {
+                None
+            };
+            Ok(Verified { ok, rehash })
+        })
+        .await?
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let busy = || ApiError::ServiceUnavailable {
+            cause: "password hashing queue is full".into(),
+            retry_after_secs: 1,
+        };
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let slot = tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let slot = match slot {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(busy()),
+        };
+        tokio::task::spawn_blocking(move || {
+            let result = job();
+            drop(slot);
+            result
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, argon2::password_hash::Error> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Ok(argon2.hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+fn uses_params(hash: &PasswordHash<'_>, params: HashParams) -> bool {
+    let get = |name: &str| hash.params.get_decimal(name);
+    hash.algorithm.as_str() == "argon2id"
+        && get("m") == Some(params.memory_kib)
+        && get("t") == Some(params.iterations)
+        && get("p") == Some(params.parallelism)
+}
+
+/// Shortest and longest passwords accepted, in characters.
+pub const MIN_LEN: usize = 12;
+const MAX_LEN: usize = 128;
+/// zxcvbn scores from 0 to 4; below this a password is too easy to guess.
+const MIN_SCORE: u8 = 3;
+
+/// Checks a new password against the policy; every violation becomes a field error on `field`.
+pub fn policy_violations(
+    field: &str,
+    password: &str,
+    email: &str,
+    display_name: Option<&str>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let length = password.chars().count();
+    if length < MIN_LEN {
+        errors.push(FieldError::new(
+            field,
+            "too_short",
+            format!("must be at least {MIN_LEN} characters"),
+        ));
+    }
+    if length > MAX_LEN {
+        errors.push(FieldError::new(
+            field,
+            "too_long",
+            format!("must be at most {MAX_LEN} characters"),
+        ));
+        return errors;
+    }
+    let lowered = password.to_lowercase();
+    let local = email.split('@').next().unwrap_or("").to_lowercase();
+    if local.chars().count() >= 3 && lowered.contains(&local) {
+        errors.push(FieldError::new(
+            field,
+            "contains_email",
+            "must not contain the email address's local part",
+        ));
+    }
+    let mut hints = vec![email, local.as_str()];
+    if let Some(name) = display_name {
+        hints.push(name);
+    }
+    let strength = zxcvbn::zxcvbn(password, &hints);
+    if u8::from(strength.score()) < MIN_SCORE {
+        errors.push(FieldError::new(
+            field,
+            "too_common",
+            "is a common or easily guessed password",
+        ));
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(password: &str) -> Vec<String> {
+        policy_violations("password", password, "alice.smith@example.com", Some("Alice"))
+            .into_iter()
+            .map(|e| e.code.into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn strong_passwords_pass() {
+        assert!(codes("correct horse battery staple").is_empty());
+        assert!(codes("vN7#qL2!xR9$wT4").is_empty());
+    }
+
+    #[test]
+    fn each_rule_is_reported() {
+        assert_eq!(codes("short"), ["too_short", "too_common"]);
+        assert!(codes(&"x".repeat(129)).contains(&"too_long".to_string()));
+        assert!(codes("password1234").contains(&"too_common".to_string()));
+        assert!(codes("Qz9!alice.smith#Vw").contains(&"contains_email".to_string()));
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_old_parameters_are_upgraded() {
+        let light = HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let old = PasswordHasher::new(light, 2).unwrap();
+        let stored = old.hash("correct horse battery staple".into()).await.unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+
+        let current = PasswordHasher::new(
+            HashParams {
+                memory_kib: 2048,
+                ..light
+            },
+            2,
+        )
+        .unwrap();
+        let wrong = current
+            .verify(Some(stored.clone()), "wrong".into())
+            .await
+            .unwrap();
+        assert!(!wrong.ok && wrong.rehash.is_none());
+        let right = current
+            .verify(Some(stored), "correct horse battery staple".into())
+            .await
+            .unwrap();
+        assert!(right.ok);
+        let upgraded = right.rehash.expect("re-hashed with the new parameters");
+        assert!(upgraded.contains("m=2048"), "{upgraded}");
+        let again = current
+            .verify(Some(upgraded), "correct horse battery staple".into())
+            .await
+            .unwrap();
+        assert!(again.ok && again.rehash.is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_accounts_never_match() {
+        let hasher = PasswordHasher::new(
+            HashParams {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let result = hasher
+            .verify(None, "portcullis dummy password for unknown accounts".into())
+            .await
+            .unwrap();
+        assert!(!result.ok);
+    }
+}

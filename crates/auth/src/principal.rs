@@ -1,0 +1,83 @@
+//! The authenticated caller, resolved once per request.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use portcullis_db::Pool;
+use portcullis_web::{with_conn, ApiError};
+
+use crate::Auth;
+
+/// A signed-in user acting through an access token of a live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user_id: String,
+    /// The session the access token belongs to.
+    pub session_id: String,
+}
+
+fn missing() -> ApiError {
+    ApiError::Unauthorized {
+        code: "unauthorized",
+        detail: "a bearer token is required",
+        token_sent: false,
+    }
+}
+
+fn invalid() -> ApiError {
+    ApiError::Unauthorized {
+        code: "invalid_token",
+        detail: "the access token is invalid or expired",
+        token_sent: true,
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let token = bearer(req);
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let pool = req.app_data::<web::Data<Pool>>().cloned();
+        Box::pin(async move {
+            let (Some(auth), Some(pool)) = (auth, pool) else {
+                return Err(ApiError::internal("identity state is not registered"));
+            };
+            let token = token.ok_or_else(missing)?;
+            let claims = auth.keys.verify_access(&token).map_err(|err| {
+                log::debug!("{err}");
+                invalid()
+            })?;
+            // Revocation (logout, password change, account deletion) must bite on the next request,
+            // not at `exp`. One primary-key lookup per request does that and stays correct across
+            // several server instances, which an in-process cache would not without a shared bus.
+            let (session_id, user_id) = (claims.sid.clone(), claims.sub.clone());
+            let active = with_conn(&pool, move |conn| {
+                Ok(portcullis_db::sessions::is_active(conn, &session_id, &user_id)?)
+            })
+            .await?;
+            if !active {
+                return Err(invalid());
+            }
+            Ok(Principal {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            })
+        })
+    }
+}

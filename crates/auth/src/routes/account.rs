@@ -1,0 +1,206 @@
+//! The signed-in user's own account: profile, password, deletion, security events.
+
+use actix_web::{web, HttpResponse};
+use portcullis_db::{security_events, sessions as session_rows, users, write_transaction, Pool};
+use portcullis_web::{
+    double_option, rfc3339, with_conn, ApiError, ClientInfo, OptionalJson, Page, PageRequest, ValidJson,
+};
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationErrors};
+
+use super::body::UserBody;
+use super::login::{check_password, display_name_error};
+use crate::events::{self, action};
+use crate::password::policy_violations;
+use crate::{Auth, Principal};
+
+#[derive(Debug, Serialize)]
+struct MeBody {
+    #[serde(flatten)]
+    user: UserBody,
+    identities: Vec<serde_json::Value>,
+    tenants: Vec<serde_json::Value>,
+}
+
+/// GET /me
+pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    let user = with_conn(&pool, move |conn| Ok(users::find(conn, &principal.user_id)?)).await?;
+    // Linked identities and tenant memberships join this body as those features land; until then an
+    // account has none of either.
+    Ok(HttpResponse::Ok().json(MeBody {
+        user: UserBody::from(&user),
+        identities: Vec::new(),
+        tenants: Vec::new(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    #[serde(default, deserialize_with = "double_option")]
+    display_name: Option<Option<String>>,
+}
+
+impl Validate for UpdateMe {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        match &self.display_name {
+            None => errors.add(
+                "display_name",
+                validator::ValidationError::new("required")
+                    .with_message("is required (null clears it)".into()),
+            ),
+            Some(Some(name)) => {
+                if let Some(problem) = display_name_error(name) {
+                    errors.add("display_name", problem);
+                }
+            }
+            Some(None) => {}
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// PATCH /me
+pub async fn update_me(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    ValidJson(body): ValidJson<UpdateMe>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.display_name.flatten().map(|n| n.trim().to_owned());
+    let user = with_conn(&pool, move |conn| {
+        users::set_display_name(conn, &principal.user_id, name.as_deref(), portcullis_db::now())?;
+        Ok(users::find(conn, &principal.user_id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&user)))
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// POST /auth/password
+pub async fn change_password(
+    principal: Principal,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<ChangePassword>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = principal.user_id.clone();
+    let user = with_conn(&pool, move |conn| Ok(users::find(conn, &user_id)?)).await?;
+    if user.password_hash.is_none() {
+        return Err(ApiError::Conflict {
+            code: "no_password",
+            detail: "this account signs in only with GitHub".into(),
+        });
+    }
+    let violations = policy_violations(
+        "new_password",
+        &body.new_password,
+        &user.email,
+        user.display_name.as_deref(),
+    );
+    if !violations.is_empty() {
+        return Err(ApiError::Validation(violations));
+    }
+    check_password(&auth, &pool, &user, body.current_password, &client).await?;
+    let hash = auth.hasher.hash(body.new_password).await?;
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let now = portcullis_db::now();
+            users::set_password_hash(conn, &principal.user_id, &hash, now)?;
+            session_rows::revoke_all_except(conn, &principal.user_id, Some(&principal.session_id), now)?;
+            events::record(conn, &principal.user_id, action::PASSWORD_CHANGED, &client)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMe {
+    password: Option<String>,
+}
+
+/// DELETE /me
+pub async fn delete_me(
+    principal: Principal,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    OptionalJson(body): OptionalJson<DeleteMe>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = principal.user_id.clone();
+    let user = with_conn(&pool, move |conn| Ok(users::find(conn, &user_id)?)).await?;
+    if user.password_hash.is_some() {
+        let Some(password) = body.and_then(|b| b.password) else {
+            return Err(ApiError::invalid_field(
+                "password",
+                "required",
+                "is required to delete an account with a password",
+            ));
+        };
+        check_password(&auth, &pool, &user, password, &client).await?;
+    }
+    with_conn(&pool, move |conn| Ok(users::delete(conn, &principal.user_id)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EventBody {
+    id: String,
+    action: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: String,
+}
+
+/// GET /me/security-events
+pub async fn security_events(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        Ok(security_events::page(
+            conn,
+            &principal.user_id,
+            request.after.as_deref(),
+            request.fetch(),
+        )?)
+    })
+    .await?;
+    let body = Page::from_rows(
+        &page,
+        rows,
+        |row| row.id.as_str(),
+        |row| EventBody {
+            id: row.id,
+            action: row.action,
+            ip: row.ip,
+            user_agent: row.user_agent,
+            created_at: rfc3339(row.created_at),
+        },
+    );
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,63 @@
+//! The `refresh_tokens` table: hashes only, never a usable token.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::refresh_tokens;
+use crate::{DbConn, DbError};
+
+/// A stored refresh token.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// Its session.
+    pub session_id: String,
+    /// Issue time.
+    pub created_at: NaiveDateTime,
+    /// Idle expiry of this token.
+    pub expires_at: NaiveDateTime,
+    /// When it was rotated.
+    pub spent_at: Option<NaiveDateTime>,
+    /// Hash of the token that replaced it.
+    pub successor_hash: Option<String>,
+}
+
+/// Stores a new token.
+pub fn insert(conn: &mut DbConn, token: &RefreshToken) -> Result<(), DbError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(token)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The token with this hash.
+pub fn find(conn: &mut DbConn, token_hash: &str) -> Result<Option<RefreshToken>, DbError> {
+    Ok(refresh_tokens::table
+        .find(token_hash)
+        .select(RefreshToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks an unspent token spent; false when another request spent it first (the conditional UPDATE
+/// is what makes rotation single-winner).
+pub fn spend(
+    conn: &mut DbConn,
+    token_hash: &str,
+    successor_hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let changed = diesel::update(
+        refresh_tokens::table
+            .find(token_hash)
+            .filter(refresh_tokens::spent_at.is_null()),
+    )
+    .set((
+        refresh_tokens::spent_at.eq(now),
+        refresh_tokens::successor_hash.eq(successor_hash),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}

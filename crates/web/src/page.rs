@@ -1,0 +1,119 @@
+//! Keyset pagination: `?limit=` (1–100, default 20) and an opaque `?cursor=`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+
+use crate::ApiError;
+
+/// Default and largest page sizes.
+pub const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+/// A validated page request: how many, and the sort key to continue after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1–100.
+    pub limit: i64,
+    /// The key of the last item of the previous page.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    /// Validates `limit` and decodes `cursor`; either being wrong is a 422 naming the parameter.
+    /// Keys are UUIDs (time-ordered v7 ids), so a decoded cursor that is not one is refused too.
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                "out_of_range",
+                "must be from 1 to 100",
+            ));
+        }
+        let after = match cursor {
+            None => None,
+            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "cursor",
+                    "invalid_cursor",
+                    "is not a cursor returned by this list",
+                )
+            })?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let key = String::from_utf8(bytes).ok()?;
+    uuid::Uuid::parse_str(&key).ok()?;
+    Some(key)
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    /// The items, newest first unless the list says otherwise.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows, `key` giving each row's sort key.
+    pub fn from_rows<R>(
+        request: &PageRequest,
+        mut rows: Vec<R>,
+        key: impl Fn(&R) -> &str,
+        map: impl Fn(R) -> T,
+    ) -> Self {
+        let more = rows.len() as i64 > request.limit;
+        rows.truncate(usize::try_from(request.limit).unwrap_or(0));
+        let next_cursor = if more {
+            rows.last().map(|row| URL_SAFE_NO_PAD.encode(key(row)))
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_outside_one_to_a_hundred_are_refused() {
+        assert_eq!(PageRequest::parse(None, None).unwrap().limit, 20);
+        assert_eq!(PageRequest::parse(Some(100), None).unwrap().limit, 100);
+        for bad in [0, -1, 101] {
+            assert!(matches!(
+                PageRequest::parse(Some(bad), None),
+                Err(ApiError::Validation(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = uuid::Uuid::now_v7().to_string();
+        let rows = vec![id.clone(), "x".into()];
+        let request = PageRequest::parse(Some(1), None).unwrap();
+        let page = Page::from_rows(&request, rows, |r| r.as_str(), |r| r);
+        let cursor = page.next_cursor.unwrap();
+        assert_eq!(PageRequest::parse(None, Some(&cursor)).unwrap().after, Some(id));
+        for bad in ["", "!!!", "bm90LWEtdXVpZA", "' OR 1=1 --"] {
+            assert!(PageRequest::parse(None, Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

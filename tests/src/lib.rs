@@ -119,11 +119,83 @@ pub struct TestApp {
     pub handle: ServerHandle,
 }
 
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 impl TestApp {
     /// `address + path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
+
+    /// A request to `path` with an optional bearer token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// GETs with an optional token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Signs up `email` with [`PASSWORD`] and returns the token response.
+    pub async fn signup(&self, email: &str) -> serde_json::Value {
+        let response = self
+            .post_json(
+                "/api/v1/auth/signup",
+                &serde_json::json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 201, "sign-up of {email}");
+        response.json().await.expect("token response")
+    }
+
+    /// Signs in and returns the token response.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+}
+
+/// The access token of a token response.
+pub fn access(tokens: &serde_json::Value) -> &str {
+    tokens["access_token"].as_str().expect("access_token")
+}
+
+/// The refresh token of a token response.
+pub fn refresh(tokens: &serde_json::Value) -> &str {
+    tokens["refresh_token"].as_str().expect("refresh_token")
 }
 
 impl Drop for TestApp {
@@ -132,6 +204,9 @@ impl Drop for TestApp {
         drop(self.handle.stop(false));
     }
 }
+
+/// The JWT secret of test servers (tests that mint tokens by hand use it).
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef-0123456789";
 
 /// The variables every test server starts from; tests change them through [`spawn_app_with`].
 pub fn base_vars(db: &TestDb) -> HashMap<String, String> {

@@ -3,8 +3,13 @@
 // Test code: a failed step should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account;
 mod cors;
 mod headers;
+mod login;
 mod migrations;
 mod readiness;
+mod refresh;
+mod sessions;
 mod shutdown;
+mod signup;

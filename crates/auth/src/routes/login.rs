@@ -60,7 +60,8 @@ impl Validate for SignupRequest {
     // and every violation of every field is reported in one answer.
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        let email_problem = email_error(&self.email);
+        // Surrounding spaces are a copy-paste accident, not part of the address.
+        let email_problem = email_error(self.email.trim());
         let email_ok = email_problem.is_none();
         if let Some(problem) = email_problem {
             errors.add("email", problem);
@@ -68,11 +69,11 @@ impl Validate for SignupRequest {
         if let Some(problem) = self.display_name.as_deref().and_then(display_name_error) {
             errors.add("display_name", problem);
         }
-        let email = if email_ok { self.email.as_str() } else { "" };
+        let email = if email_ok { self.email.trim() } else { "" };
         for violation in policy_violations("password", &self.password, email, self.display_name.as_deref()) {
             errors.add(
                 "password",
-                ValidationError::new(leak_code(&violation.code)).with_message(violation.message.into()),
+                ValidationError::new(static_code(violation.code)).with_message(violation.message.into()),
             );
         }
         if errors.is_empty() {
@@ -84,7 +85,7 @@ impl Validate for SignupRequest {
 }
 
 /// validator wants `&'static str` codes; ours are all string constants already.
-fn leak_code(code: &Cow<'static, str>) -> &'static str {
+fn static_code(code: Cow<'static, str>) -> &'static str {
     match code {
         Cow::Borrowed(code) => code,
         Cow::Owned(_) => "invalid",

@@ -1,0 +1,143 @@
+//! POST /auth/login: credentials, throttling, security events.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use portcullis_tests::{access, spawn_app, PASSWORD};
+use serde_json::{json, Value};
+
+use crate::signup::problem;
+
+async fn events(app: &portcullis_tests::TestApp, token: &str) -> Vec<String> {
+    let body: Value = app
+        .get("/api/v1/me/security-events?limit=100", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_correct_password_opens_a_new_session() {
+    let app = spawn_app().await;
+    let first = app.signup("lin@example.com").await;
+    let response = app.login("LIN@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let tokens: Value = response.json().await.unwrap();
+    assert_ne!(tokens["session_id"], first["session_id"]);
+    assert_eq!(tokens["user"]["id"], first["user"]["id"]);
+    let sessions: Value = app
+        .get("/api/v1/auth/sessions", Some(access(&tokens)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["items"].as_array().unwrap().len(), 2);
+    assert_eq!(events(&app, access(&tokens)).await, ["login.succeeded"]);
+}
+
+#[actix_web::test]
+async fn unknown_email_and_wrong_password_are_indistinguishable() {
+    let app = spawn_app().await;
+    app.signup("known@example.com").await;
+    let mut bodies = Vec::new();
+    for (email, password) in [
+        ("known@example.com", "not the password at all"),
+        ("nobody@example.com", PASSWORD),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("X-Request-Id", "same-request-id")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        bodies.push(response.bytes().await.unwrap());
+    }
+    assert_eq!(bodies[0], bodies[1], "byte-identical bodies");
+    let body: Value = serde_json::from_slice(&bodies[0]).unwrap();
+    assert_eq!(body["code"], "invalid_credentials");
+}
+
+#[actix_web::test]
+async fn five_failures_start_a_doubling_back_off_that_a_success_resets() {
+    let app = spawn_app().await;
+    let tokens = app.signup("throttle@example.com").await;
+    for _ in 0..5 {
+        problem(
+            app.login("throttle@example.com", "wrong password here").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    // Refused without checking the password, even the right one.
+    let throttled = app.login("throttle@example.com", PASSWORD).await;
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    problem(throttled, 429, "login_throttled").await;
+
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    problem(
+        app.login("throttle@example.com", "wrong again").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let doubled = app.login("throttle@example.com", PASSWORD).await;
+    assert_eq!(doubled.status(), 429);
+    let retry_after: u64 = doubled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(retry_after, 2, "the window doubled");
+
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(app.login("throttle@example.com", PASSWORD).await.status(), 200);
+    // The success reset the count: four more failures do not throttle.
+    for _ in 0..4 {
+        assert_eq!(
+            app.login("throttle@example.com", "wrong password here")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(app.login("throttle@example.com", PASSWORD).await.status(), 200);
+
+    let seen = events(&app, access(&tokens)).await;
+    for action in ["login.failed", "login.throttled", "login.succeeded"] {
+        assert!(seen.contains(&action.to_string()), "{action} in {seen:?}");
+    }
+}
+
+#[actix_web::test]
+async fn parallel_wrong_passwords_cannot_exceed_the_limit() {
+    let app = spawn_app().await;
+    app.signup("parallel@example.com").await;
+    let attempts =
+        (0..12).map(|i| app.login("parallel@example.com", if i == 0 { "wrong 0" } else { "wrong n" }));
+    let statuses: Vec<u16> = join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 5, "at most five passwords checked: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+}

@@ -188,6 +188,65 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Creates a tenant as the holder of `token` and returns its body.
+    pub async fn create_tenant(&self, token: &str, slug: &str) -> serde_json::Value {
+        let response = self
+            .post_json(
+                "/api/v1/tenants",
+                &serde_json::json!({"name": format!("Tenant {slug}"), "slug": slug}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create tenant {slug}");
+        response.json().await.expect("tenant")
+    }
+
+    /// Invites the user of `member` (a token response) with `roles` and accepts as them.
+    pub async fn add_member(
+        &self,
+        owner_token: &str,
+        tenant_id: &str,
+        member: &serde_json::Value,
+        roles: &[&str],
+    ) {
+        let email = member["user"]["email"].as_str().expect("email");
+        let invitation: serde_json::Value = self
+            .post_json(
+                &format!("/api/v1/tenants/{tenant_id}/invitations"),
+                &serde_json::json!({"email": email, "roles": roles}),
+                Some(owner_token),
+            )
+            .await
+            .json()
+            .await
+            .expect("invitation");
+        let token = invitation["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("invitation token: {invitation}"));
+        let accepted = self
+            .post_json(
+                "/api/v1/invitations/accept",
+                &serde_json::json!({"token": token}),
+                Some(access(member)),
+            )
+            .await;
+        assert_eq!(accepted.status(), 200, "accept invitation");
+    }
+
+    /// Creates a custom role as the holder of `token`.
+    pub async fn create_role(&self, token: &str, tenant_id: &str, name: &str, scopes: &[&str]) {
+        let response = self
+            .post_json(
+                &format!("/api/v1/tenants/{tenant_id}/roles"),
+                &serde_json::json!({"name": name, "scopes": scopes}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create role {name}");
+    }
+}
+
 /// The access token of a token response.
 pub fn access(tokens: &serde_json::Value) -> &str {
     tokens["access_token"].as_str().expect("access_token")

@@ -6,11 +6,16 @@
 //! functions take `&mut DbConn`; every query on a tenant-owned table takes the tenant id and filters by
 //! it. Nothing here knows HTTP: errors are [`DbError`], which the web layer maps to responses.
 
+pub mod audit;
 mod conn;
 mod error;
+mod ids;
+pub mod invitations;
+pub mod memberships;
 mod migrations;
 mod pool;
 pub mod refresh_tokens;
+pub mod roles;
 pub mod schema;
 pub mod security_events;
 pub mod sessions;
@@ -21,6 +26,7 @@ pub mod users;
 
 pub use conn::{Backend, DatabaseUrl, DbConn};
 pub use error::DbError;
+pub use ids::TenantId;
 pub use migrations::{applied_versions, migration_versions, revert_all_migrations, run_migrations};
 pub use pool::{build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions};
 pub use time::now;

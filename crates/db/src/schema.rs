@@ -66,8 +66,85 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Tenant memberships.
+    memberships (tenant_id, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Roles held by members.
+    member_roles (tenant_id, user_id, role_name) {
+        tenant_id -> Text,
+        user_id -> Text,
+        role_name -> Text,
+    }
+}
+
+diesel::table! {
+    /// Custom roles.
+    roles (tenant_id, name) {
+        tenant_id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        scopes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Invitations.
+    invitations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        email -> Text,
+        email_normalized -> Text,
+        roles -> Text,
+        token_hash -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Tenant audit log.
+    audit_events (id) {
+        id -> Text,
+        tenant_id -> Text,
+        action -> Text,
+        actor_type -> Text,
+        actor_id -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        details -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(security_events -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, tenants, sessions, refresh_tokens, security_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    tenants,
+    sessions,
+    refresh_tokens,
+    security_events,
+    memberships,
+    member_roles,
+    roles,
+    invitations,
+    audit_events,
+);

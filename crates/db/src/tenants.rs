@@ -3,10 +3,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::tenants;
+use crate::schema::{memberships, tenants};
+use crate::{DbConn, DbError, TenantId};
 
 /// A stored organisation.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = tenants)]
 pub struct Tenant {
     /// UUID v7.
@@ -19,4 +20,71 @@ pub struct Tenant {
     pub created_at: NaiveDateTime,
     /// When it last changed.
     pub updated_at: NaiveDateTime,
+}
+
+/// Stores a tenant; a taken slug is [`DbError::UniqueViolation`].
+pub fn insert(conn: &mut DbConn, tenant: &Tenant) -> Result<(), DbError> {
+    diesel::insert_into(tenants::table).values(tenant).execute(conn)?;
+    Ok(())
+}
+
+/// The tenant.
+pub fn find(conn: &mut DbConn, tenant: &TenantId) -> Result<Tenant, DbError> {
+    Ok(tenants::table
+        .find(tenant.as_str())
+        .select(Tenant::as_select())
+        .first(conn)?)
+}
+
+/// Renames the tenant.
+pub fn rename(conn: &mut DbConn, tenant: &TenantId, name: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    let changed = diesel::update(tenants::table.find(tenant.as_str()))
+        .set((tenants::name.eq(name), tenants::updated_at.eq(now)))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// Takes the tenant's row lock for the rest of the transaction (PostgreSQL row lock; SQLite's write
+/// transaction already excludes other writers). Membership changes take it first, so "is there still
+/// another owner" checks cannot interleave.
+pub fn lock(conn: &mut DbConn, tenant: &TenantId, now: NaiveDateTime) -> Result<(), DbError> {
+    let changed = diesel::update(tenants::table.find(tenant.as_str()))
+        .set(tenants::updated_at.eq(now))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes the tenant; every tenant-owned row goes with it (ON DELETE CASCADE).
+pub fn delete(conn: &mut DbConn, tenant: &TenantId) -> Result<(), DbError> {
+    let changed = diesel::delete(tenants::table.find(tenant.as_str())).execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// A page of the user's tenants, newest first, strictly older than `before` when given.
+pub fn page_for_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Tenant>, DbError> {
+    let mut query = tenants::table
+        .inner_join(memberships::table)
+        .filter(memberships::user_id.eq(user_id))
+        .order(tenants::id.desc())
+        .limit(limit)
+        .select(Tenant::as_select())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(tenants::id.lt(before.to_owned()));
+    }
+    Ok(query.load(conn)?)
 }

@@ -1,10 +1,16 @@
 //! `portcullis-rbac` is authorization: what a caller may do inside a tenant.
 //!
-//! It owns the scope catalog, the built-in roles, the grant rules that stop anyone from granting more
-//! than they hold (pure functions, tested exhaustively), the tenant-access extractor that resolves a
-//! principal's scopes in the tenant of the path, and the members, invitations and roles routes.
+//! It owns the scope catalog and the built-in roles ([`scopes`]), the grant rules that stop anyone
+//! from granting more than they hold ([`grants`], pure functions tested exhaustively), the table of
+//! tenant routes and the scope each needs ([`table`]), the [`TenantAccess`] extractor that resolves a
+//! principal's scopes in the tenant of the path, the audit-log writer, and the members, invitations
+//! and roles routes.
 
-use actix_web::web;
+mod access;
+pub mod audit;
+pub mod grants;
+pub mod routes;
+pub mod scopes;
+pub mod table;
 
-/// Registers the membership and role routes under the `/api/v1` scope.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub use access::{authority_of, resolve, TenantAccess};

@@ -7,6 +7,7 @@ mod account;
 mod cors;
 mod headers;
 mod login;
+mod matrix;
 mod migrations;
 mod readiness;
 mod refresh;

@@ -1,7 +1,9 @@
 //! The signed-in user's own account: profile, password, deletion, security events.
 
 use actix_web::{web, HttpResponse};
-use portcullis_db::{security_events, sessions as session_rows, users, write_transaction, Pool};
+use portcullis_db::{
+    memberships, security_events, sessions as session_rows, users, write_transaction, Pool, TenantId,
+};
 use portcullis_web::{
     double_option, rfc3339, with_conn, ApiError, ClientInfo, OptionalJson, Page, PageRequest, ValidJson,
 };
@@ -24,13 +26,24 @@ struct MeBody {
 
 /// GET /me
 pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
-    let user = with_conn(&pool, move |conn| Ok(users::find(conn, &principal.user_id)?)).await?;
-    // Linked identities and tenant memberships join this body as those features land; until then an
-    // account has none of either.
+    let (user, tenants) = with_conn(&pool, move |conn| {
+        let user = users::find(conn, &principal.user_id)?;
+        let held = memberships::roles_by_tenant(conn, &principal.user_id)?;
+        let mut bodies = Vec::new();
+        for tenant_id in memberships::tenant_ids_of(conn, &principal.user_id)? {
+            let mut roles: Vec<&String> = held.iter().filter(|(t, _)| *t == tenant_id).map(|(_, r)| r).collect();
+            roles.sort();
+            let tenant = portcullis_db::tenants::find(conn, &TenantId::new(tenant_id))?;
+            bodies.push(serde_json::json!({"id": tenant.id, "name": tenant.name, "slug": tenant.slug, "roles": roles}));
+        }
+        Ok((user, bodies))
+    })
+    .await?;
+    // Linked identities arrive with GitHub sign-in; until then an account has none.
     Ok(HttpResponse::Ok().json(MeBody {
         user: UserBody::from(&user),
         identities: Vec::new(),
-        tenants: Vec::new(),
+        tenants,
     }))
 }
 
@@ -153,7 +166,21 @@ pub async fn delete_me(
         };
         check_password(&auth, &pool, &user, password, &client).await?;
     }
-    with_conn(&pool, move |conn| Ok(users::delete(conn, &principal.user_id)?)).await?;
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            if !memberships::sole_owner_of(conn, &principal.user_id)?.is_empty() {
+                return Err(ApiError::Conflict {
+                    code: "last_owner",
+                    detail:
+                        "you are the only owner of a tenant: transfer ownership or delete the tenant first"
+                            .into(),
+                });
+            }
+            users::delete(conn, &principal.user_id)?;
+            Ok(())
+        })
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,0 +1,238 @@
+//! Tenants: create, list, read, rename, delete.
+
+use actix_web::{web, HttpResponse};
+use portcullis_auth::Principal;
+use portcullis_db::tenants::{self as tenant_rows, Tenant};
+use portcullis_db::{memberships, write_transaction, DbError, Pool, TenantId};
+use portcullis_rbac::audit::{self, Actor, Change};
+use portcullis_rbac::routes::invitations::tenant_body;
+use portcullis_rbac::routes::members::ListQuery;
+use portcullis_rbac::scopes::OWNER;
+use portcullis_rbac::table::Route;
+use portcullis_rbac::TenantAccess;
+use portcullis_web::{with_conn, ApiError, ClientInfo, Page, ValidJson};
+use serde::Deserialize;
+use serde_json::json;
+use validator::{Validate, ValidationError, ValidationErrors};
+
+fn name_error(name: &str) -> Option<ValidationError> {
+    let length = name.trim().chars().count();
+    if length == 0 || name.chars().count() > 100 {
+        Some(ValidationError::new("invalid_length").with_message("must be 1 to 100 characters".into()))
+    } else if name.chars().any(char::is_control) {
+        Some(
+            ValidationError::new("invalid_characters")
+                .with_message("must not contain control characters".into()),
+        )
+    } else {
+        None
+    }
+}
+
+fn valid_slug(slug: &str) -> bool {
+    (3..=40).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+/// The body of `POST /tenants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    name: String,
+    slug: String,
+}
+
+impl Validate for CreateTenant {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(problem) = name_error(&self.name) {
+            errors.add("name", problem);
+        }
+        if !valid_slug(&self.slug) {
+            errors.add(
+                "slug",
+                ValidationError::new("invalid_format")
+                    .with_message("must be 3 to 40 of a-z, 0-9 and -, not starting or ending with -".into()),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// POST /tenants
+pub async fn create(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<CreateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let now = portcullis_db::now();
+            let tenant = Tenant {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: body.name.trim().to_owned(),
+                slug: body.slug,
+                created_at: now,
+                updated_at: now,
+            };
+            match tenant_rows::insert(conn, &tenant) {
+                Err(DbError::UniqueViolation(_)) => {
+                    return Err(ApiError::Conflict {
+                        code: "slug_taken",
+                        detail: "a tenant with this slug exists".into(),
+                    })
+                }
+                other => other?,
+            }
+            let id = TenantId::new(tenant.id.clone());
+            memberships::insert(conn, &id, &principal.user_id, &[OWNER.to_owned()], now)?;
+            let actor = Actor {
+                kind: "user",
+                id: principal.user_id.clone(),
+            };
+            let created = Change {
+                action: "tenant.created",
+                target_type: "tenant",
+                target_id: &tenant.id,
+                details: json!({"name": tenant.name, "slug": tenant.slug}),
+            };
+            audit::record(conn, &id, &actor, &client, created)?;
+            let added = Change {
+                action: "member.added",
+                target_type: "user",
+                target_id: &principal.user_id,
+                details: json!({"roles": [OWNER]}),
+            };
+            audit::record(conn, &id, &actor, &client, added)?;
+            Ok(tenant)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(tenant_body(&tenant, vec![OWNER.to_owned()])))
+}
+
+/// GET /tenants
+pub async fn list(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        let tenants = tenant_rows::page_for_user(
+            conn,
+            &principal.user_id,
+            request.after.as_deref(),
+            request.fetch(),
+        )?;
+        let held = memberships::roles_by_tenant(conn, &principal.user_id)?;
+        Ok(tenants
+            .into_iter()
+            .map(|t| {
+                let mut roles: Vec<String> = held
+                    .iter()
+                    .filter(|(tid, _)| *tid == t.id)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                roles.sort();
+                (t, roles)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |(t, _)| t.id.as_str(),
+        |(t, r)| tenant_body(&t, r),
+    )))
+}
+
+/// GET /tenants/{tid}
+pub async fn get(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    access.require(Route::GetTenant)?;
+    let roles = access.roles.clone();
+    let tenant = with_conn(&pool, move |conn| Ok(tenant_rows::find(conn, &access.tenant)?)).await?;
+    Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
+}
+
+/// The body of `PATCH /tenants/{tid}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    name: String,
+}
+
+impl Validate for UpdateTenant {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(problem) = name_error(&self.name) {
+            errors.add("name", problem);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// PATCH /tenants/{tid}
+pub async fn update(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<UpdateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::UpdateTenant)?;
+    let roles = access.roles.clone();
+    let tenant = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let before = tenant_rows::find(conn, &access.tenant)?;
+            let name = body.name.trim();
+            tenant_rows::rename(conn, &access.tenant, name, portcullis_db::now())?;
+            let change = Change {
+                action: "tenant.updated",
+                target_type: "tenant",
+                target_id: access.tenant.as_str(),
+                details: json!({"name": {"from": before.name, "to": name}}),
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(tenant_rows::find(conn, &access.tenant)?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
+}
+
+/// DELETE /tenants/{tid}: the tenant and every row it owns (audit log included) are gone.
+pub async fn delete(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    access.require(Route::DeleteTenant)?;
+    with_conn(&pool, move |conn| Ok(tenant_rows::delete(conn, &access.tenant)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_slug;
+
+    #[test]
+    fn slugs_follow_the_contract() {
+        for ok in ["abc", "acme-corp", "a1-b2", &"a".repeat(40)] {
+            assert!(valid_slug(ok), "{ok}");
+        }
+        for bad in ["ab", "-abc", "abc-", "Acme", "a_b", "a b", &"a".repeat(41), "ünï"] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
+    }
+}

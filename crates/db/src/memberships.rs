@@ -1,0 +1,205 @@
+//! The `memberships` and `member_roles` tables.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::{member_roles, memberships, users};
+use crate::{DbConn, DbError, TenantId};
+
+/// The name of the role that may do everything, including deleting the tenant.
+pub const OWNER: &str = "owner";
+
+/// A member with their account details.
+#[derive(Debug, Clone, Queryable)]
+pub struct Member {
+    /// The user.
+    pub user_id: String,
+    /// Their email.
+    pub email: String,
+    /// Their display name.
+    pub display_name: Option<String>,
+    /// When they joined.
+    pub joined_at: NaiveDateTime,
+}
+
+/// Adds a member with roles; an existing membership is [`DbError::UniqueViolation`].
+pub fn insert(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    user_id: &str,
+    roles: &[String],
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::tenant_id.eq(tenant.as_str()),
+            memberships::user_id.eq(user_id),
+            memberships::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    set_roles(conn, tenant, user_id, roles)
+}
+
+/// The member's role names, or `None` when the user is not a member.
+pub fn roles_of(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<Option<Vec<String>>, DbError> {
+    let member: Option<String> = memberships::table
+        .find((tenant.as_str(), user_id))
+        .select(memberships::user_id)
+        .first(conn)
+        .optional()?;
+    if member.is_none() {
+        return Ok(None);
+    }
+    let mut roles: Vec<String> = member_roles::table
+        .filter(member_roles::tenant_id.eq(tenant.as_str()))
+        .filter(member_roles::user_id.eq(user_id))
+        .select(member_roles::role_name)
+        .load(conn)?;
+    roles.sort();
+    Ok(Some(roles))
+}
+
+/// Replaces the member's roles.
+pub fn set_roles(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    user_id: &str,
+    roles: &[String],
+) -> Result<(), DbError> {
+    diesel::delete(
+        member_roles::table
+            .filter(member_roles::tenant_id.eq(tenant.as_str()))
+            .filter(member_roles::user_id.eq(user_id)),
+    )
+    .execute(conn)?;
+    // One statement per role: batch inserts are not available through the multi-backend connection,
+    // and a member holds a handful of roles at most.
+    for role in roles {
+        diesel::insert_into(member_roles::table)
+            .values((
+                member_roles::tenant_id.eq(tenant.as_str()),
+                member_roles::user_id.eq(user_id),
+                member_roles::role_name.eq(role),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes a member; false when they were not one.
+pub fn remove(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<bool, DbError> {
+    let changed = diesel::delete(memberships::table.find((tenant.as_str(), user_id))).execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// How many members hold `owner`.
+pub fn count_owners(conn: &mut DbConn, tenant: &TenantId) -> Result<i64, DbError> {
+    Ok(member_roles::table
+        .filter(member_roles::tenant_id.eq(tenant.as_str()))
+        .filter(member_roles::role_name.eq(OWNER))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Removes a role from every member holding it (when a custom role is deleted).
+pub fn strip_role(conn: &mut DbConn, tenant: &TenantId, role: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        member_roles::table
+            .filter(member_roles::tenant_id.eq(tenant.as_str()))
+            .filter(member_roles::role_name.eq(role)),
+    )
+    .execute(conn)?)
+}
+
+/// A page of members with their roles, ordered by user id descending.
+pub fn page(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(Member, Vec<String>)>, DbError> {
+    let mut query = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::tenant_id.eq(tenant.as_str()))
+        .order(memberships::user_id.desc())
+        .limit(limit)
+        .select((
+            memberships::user_id,
+            users::email,
+            users::display_name,
+            memberships::created_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(memberships::user_id.lt(before.to_owned()));
+    }
+    let members: Vec<Member> = query.load(conn)?;
+    let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
+    let held: Vec<(String, String)> = member_roles::table
+        .filter(member_roles::tenant_id.eq(tenant.as_str()))
+        .filter(member_roles::user_id.eq_any(&ids))
+        .select((member_roles::user_id, member_roles::role_name))
+        .load(conn)?;
+    Ok(members
+        .into_iter()
+        .map(|member| {
+            let mut roles: Vec<String> = held
+                .iter()
+                .filter(|(u, _)| *u == member.user_id)
+                .map(|(_, r)| r.clone())
+                .collect();
+            roles.sort();
+            (member, roles)
+        })
+        .collect())
+}
+
+/// One member with their roles.
+pub fn find(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<(Member, Vec<String>), DbError> {
+    let member: Member = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::tenant_id.eq(tenant.as_str()))
+        .filter(memberships::user_id.eq(user_id))
+        .select((
+            memberships::user_id,
+            users::email,
+            users::display_name,
+            memberships::created_at,
+        ))
+        .first(conn)?;
+    let roles = roles_of(conn, tenant, user_id)?.unwrap_or_default();
+    Ok((member, roles))
+}
+
+/// The tenants where `user_id` is the only owner (such a user may not delete their account).
+pub fn sole_owner_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, DbError> {
+    let owned: Vec<String> = member_roles::table
+        .filter(member_roles::user_id.eq(user_id))
+        .filter(member_roles::role_name.eq(OWNER))
+        .select(member_roles::tenant_id)
+        .load(conn)?;
+    let mut sole = Vec::new();
+    for tenant in owned {
+        if count_owners(conn, &TenantId::new(tenant.clone()))? <= 1 {
+            sole.push(tenant);
+        }
+    }
+    Ok(sole)
+}
+
+/// Every (tenant, role names) the user belongs to, for `/me`.
+pub fn roles_by_tenant(conn: &mut DbConn, user_id: &str) -> Result<Vec<(String, String)>, DbError> {
+    Ok(member_roles::table
+        .filter(member_roles::user_id.eq(user_id))
+        .select((member_roles::tenant_id, member_roles::role_name))
+        .load(conn)?)
+}
+
+/// The ids of the tenants the user belongs to, with or without roles.
+pub fn tenant_ids_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .order(memberships::tenant_id.desc())
+        .select(memberships::tenant_id)
+        .load(conn)?)
+}

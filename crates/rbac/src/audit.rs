@@ -1,0 +1,64 @@
+//! Writing the tenant audit log, inside the transaction of the change.
+
+use portcullis_db::audit::{self, AuditEvent};
+use portcullis_db::{DbConn, DbError, TenantId};
+use portcullis_web::ClientInfo;
+use serde_json::Value;
+
+use crate::TenantAccess;
+
+/// Who did it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `user` or `api_key`.
+    pub kind: &'static str,
+    /// Their id.
+    pub id: String,
+}
+
+impl From<&TenantAccess> for Actor {
+    fn from(access: &TenantAccess) -> Self {
+        Actor {
+            kind: "user",
+            id: access.principal.user_id.clone(),
+        }
+    }
+}
+
+/// What changed.
+pub struct Change<'a> {
+    /// The action name, such as `member.added`.
+    pub action: &'a str,
+    /// The kind of thing changed.
+    pub target_type: &'a str,
+    /// Its id.
+    pub target_id: &'a str,
+    /// A JSON object of details.
+    pub details: Value,
+}
+
+/// Records one change in the tenant's audit log. Call it inside the change's transaction.
+pub fn record(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    actor: &Actor,
+    client: &ClientInfo,
+    change: Change<'_>,
+) -> Result<(), DbError> {
+    audit::insert(
+        conn,
+        &AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.as_str().to_owned(),
+            action: change.action.to_owned(),
+            actor_type: actor.kind.to_owned(),
+            actor_id: actor.id.clone(),
+            target_type: change.target_type.to_owned(),
+            target_id: change.target_id.to_owned(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            details: change.details.to_string(),
+            created_at: portcullis_db::now(),
+        },
+    )
+}

@@ -1,0 +1,282 @@
+//! Invitations: create, list, revoke, accept.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::Duration;
+use portcullis_auth::tokens::{hash_token, random_token};
+use portcullis_auth::Principal;
+use portcullis_db::invitations::{self, Invitation};
+use portcullis_db::{memberships, tenants, users, write_transaction, DbError, Pool, TenantId};
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, Page, ValidJson};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use validator::{Validate, ValidateEmail};
+
+use super::members::ListQuery;
+use super::{caller_now, forbidden, known_roles};
+use crate::audit::{self, Actor, Change};
+use crate::grants::may_grant;
+use crate::table::Route;
+use crate::TenantAccess;
+
+const VALID_FOR_DAYS: i64 = 7;
+
+fn roles_of_invitation(invitation: &Invitation) -> Vec<String> {
+    invitation.roles.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The body of `POST …/invitations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    email: String,
+    roles: Vec<String>,
+}
+
+impl Validate for CreateInvitation {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        let mut errors = validator::ValidationErrors::new();
+        let email = self.email.trim();
+        if email.chars().count() > 254 || !email.validate_email() {
+            errors.add(
+                "email",
+                validator::ValidationError::new("invalid_email")
+                    .with_message("must be an email address".into()),
+            );
+        }
+        if self.roles.len() > 20 {
+            errors.add(
+                "roles",
+                validator::ValidationError::new("too_many").with_message("at most 20 roles".into()),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct InvitationBody {
+    id: String,
+    email: String,
+    roles: Vec<String>,
+    created_at: String,
+    expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+impl InvitationBody {
+    fn new(invitation: &Invitation, token: Option<String>) -> Self {
+        InvitationBody {
+            id: invitation.id.clone(),
+            email: invitation.email.clone(),
+            roles: roles_of_invitation(invitation),
+            created_at: rfc3339(invitation.created_at),
+            expires_at: rfc3339(invitation.expires_at),
+            token,
+        }
+    }
+}
+
+/// POST /tenants/{tid}/invitations
+pub async fn create(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<CreateInvitation>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::CreateInvitation)?;
+    let token = random_token();
+    let token_hash = hash_token(&token);
+    let invitation = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let tenant = &access.tenant;
+            let granted = known_roles(conn, tenant, &body.roles)?;
+            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            may_grant(caller, granted).map_err(forbidden)?;
+            let now = portcullis_db::now();
+            let email = body.email.trim().to_owned();
+            let invitation = Invitation {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: tenant.as_str().to_owned(),
+                email_normalized: email.to_lowercase(),
+                email,
+                roles: body.roles.join(" "),
+                token_hash,
+                created_by: Some(access.principal.user_id.clone()),
+                created_at: now,
+                expires_at: now + Duration::days(VALID_FOR_DAYS),
+                accepted_at: None,
+                revoked_at: None,
+            };
+            invitations::insert(conn, &invitation)?;
+            let change = Change {
+                action: "invitation.created",
+                target_type: "invitation",
+                target_id: &invitation.id,
+                details: json!({"email": invitation.email, "roles": body.roles}),
+            };
+            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            Ok(invitation)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(InvitationBody::new(&invitation, Some(token))))
+}
+
+/// GET /tenants/{tid}/invitations
+pub async fn list(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::ListInvitations)?;
+    let page = query.page()?;
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        Ok(invitations::page_pending(
+            conn,
+            &access.tenant,
+            portcullis_db::now(),
+            request.after.as_deref(),
+            request.fetch(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |i| i.id.as_str(),
+        |i| InvitationBody::new(&i, None),
+    )))
+}
+
+/// DELETE /tenants/{tid}/invitations/{id}
+pub async fn revoke(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::RevokeInvitation)?;
+    let (_, id) = path.into_inner();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            if !invitations::revoke(conn, &access.tenant, &id, portcullis_db::now())? {
+                return Err(ApiError::not_found());
+            }
+            let change = Change {
+                action: "invitation.revoked",
+                target_type: "invitation",
+                target_id: &id,
+                details: json!({}),
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The body of `POST /invitations/accept`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitation {
+    token: String,
+}
+
+fn invitation_not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "invitation_not_found",
+        detail: "the invitation is unknown, expired, revoked or used".into(),
+    }
+}
+
+/// POST /invitations/accept
+pub async fn accept(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<AcceptInvitation>,
+) -> Result<HttpResponse, ApiError> {
+    let token_hash = hash_token(&body.token);
+    let (tenant, roles) = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let now = portcullis_db::now();
+            let invitation =
+                invitations::find_usable(conn, &token_hash, now)?.ok_or_else(invitation_not_found)?;
+            let user = users::find(conn, &principal.user_id)?;
+            if user.email_normalized != invitation.email_normalized {
+                return Err(ApiError::Forbidden {
+                    code: "invitation_email_mismatch",
+                    detail: "this invitation was sent to another email address".into(),
+                    required_scope: None,
+                });
+            }
+            let tenant = TenantId::new(invitation.tenant_id.clone());
+            if memberships::roles_of(conn, &tenant, &user.id)?.is_some() {
+                return Err(ApiError::Conflict {
+                    code: "already_member",
+                    detail: "you are already a member of this tenant".into(),
+                });
+            }
+            if !invitations::accept(conn, &invitation.id, now)? {
+                return Err(invitation_not_found());
+            }
+            // A custom role deleted since the invitation was sent is not granted.
+            let custom = portcullis_db::roles::list(conn, &tenant)?;
+            let roles: Vec<String> = roles_of_invitation(&invitation)
+                .into_iter()
+                .filter(|r| crate::scopes::builtin(r).is_some() || custom.iter().any(|c| &c.name == r))
+                .collect();
+            match memberships::insert(conn, &tenant, &user.id, &roles, now) {
+                Err(DbError::UniqueViolation(_)) => {
+                    return Err(ApiError::Conflict {
+                        code: "already_member",
+                        detail: "you are already a member of this tenant".into(),
+                    })
+                }
+                other => other?,
+            }
+            let actor = Actor {
+                kind: "user",
+                id: user.id.clone(),
+            };
+            let accepted = Change {
+                action: "invitation.accepted",
+                target_type: "invitation",
+                target_id: &invitation.id,
+                details: json!({"email": invitation.email}),
+            };
+            audit::record(conn, &tenant, &actor, &client, accepted)?;
+            let added = Change {
+                action: "member.added",
+                target_type: "user",
+                target_id: &user.id,
+                details: json!({"roles": roles}),
+            };
+            audit::record(conn, &tenant, &actor, &client, added)?;
+            Ok((tenants::find(conn, &tenant)?, roles))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
+}
+
+/// `Tenant` of API.md: the tenant with the caller's roles.
+pub fn tenant_body(tenant: &portcullis_db::tenants::Tenant, roles: Vec<String>) -> serde_json::Value {
+    json!({
+        "id": tenant.id,
+        "name": tenant.name,
+        "slug": tenant.slug,
+        "created_at": rfc3339(tenant.created_at),
+        "roles": roles,
+    })
+}

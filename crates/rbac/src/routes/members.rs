@@ -1,0 +1,167 @@
+//! Members of a tenant.
+
+use actix_web::{web, HttpResponse};
+use portcullis_db::memberships::{self, Member};
+use portcullis_db::{tenants, write_transaction, Pool};
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, Page, PageRequest, ValidJson};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use validator::Validate;
+
+use super::{caller_now, forbidden, known_roles};
+use crate::audit::{self, Actor, Change};
+use crate::grants::{may_act_on, may_change_roles};
+use crate::table::Route;
+use crate::TenantAccess;
+
+/// `?limit&cursor` of tenant lists.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The validated page request.
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        PageRequest::parse(self.limit, self.cursor.as_deref())
+    }
+}
+
+/// A member as the API shows them.
+#[derive(Debug, Serialize)]
+pub struct MemberBody {
+    user_id: String,
+    email: String,
+    display_name: Option<String>,
+    roles: Vec<String>,
+    joined_at: String,
+}
+
+impl MemberBody {
+    fn new(member: Member, roles: Vec<String>) -> Self {
+        MemberBody {
+            user_id: member.user_id,
+            email: member.email,
+            display_name: member.display_name,
+            roles,
+            joined_at: rfc3339(member.joined_at),
+        }
+    }
+}
+
+fn last_owner() -> ApiError {
+    ApiError::Conflict {
+        code: "last_owner",
+        detail: "a tenant must keep at least one owner".into(),
+    }
+}
+
+/// GET /tenants/{tid}/members
+pub async fn list(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::ListMembers)?;
+    let page = query.page()?;
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        Ok(memberships::page(
+            conn,
+            &access.tenant,
+            request.after.as_deref(),
+            request.fetch(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |(m, _)| m.user_id.as_str(),
+        |(m, r)| MemberBody::new(m, r),
+    )))
+}
+
+/// The body of `PUT …/roles`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoles {
+    #[validate(length(max = 20, code = "too_many", message = "at most 20 roles"))]
+    roles: Vec<String>,
+}
+
+/// PUT /tenants/{tid}/members/{uid}/roles
+pub async fn set_roles(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    ValidJson(body): ValidJson<SetRoles>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::SetMemberRoles)?;
+    let (_, user_id) = path.into_inner();
+    let member = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let tenant = &access.tenant;
+            tenants::lock(conn, tenant, portcullis_db::now())?;
+            let granted = known_roles(conn, tenant, &body.roles)?;
+            let before = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
+            let from = crate::authority_of(conn, tenant, &before)?;
+            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            may_change_roles(caller, from, granted).map_err(forbidden)?;
+            memberships::set_roles(conn, tenant, &user_id, &body.roles)?;
+            if memberships::count_owners(conn, tenant)? == 0 {
+                return Err(last_owner());
+            }
+            let change = Change {
+                action: "member.roles_changed",
+                target_type: "user",
+                target_id: &user_id,
+                details: json!({"from": before, "to": body.roles}),
+            };
+            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            Ok(memberships::find(conn, tenant, &user_id)?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(MemberBody::new(member.0, member.1)))
+}
+
+/// DELETE /tenants/{tid}/members/{uid}
+pub async fn remove(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user_id) = path.into_inner();
+    access.require_or_self(Route::RemoveMember, &user_id)?;
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let tenant = &access.tenant;
+            tenants::lock(conn, tenant, portcullis_db::now())?;
+            let held = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
+            if user_id != access.principal.user_id {
+                let target = crate::authority_of(conn, tenant, &held)?;
+                let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+                may_act_on(caller, target).map_err(forbidden)?;
+            }
+            memberships::remove(conn, tenant, &user_id)?;
+            if memberships::count_owners(conn, tenant)? == 0 {
+                return Err(last_owner());
+            }
+            let change = Change {
+                action: "member.removed",
+                target_type: "user",
+                target_id: &user_id,
+                details: json!({"roles": held}),
+            };
+            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

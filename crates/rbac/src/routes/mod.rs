@@ -1,0 +1,77 @@
+//! Members, invitations, roles and the scope catalog.
+
+pub mod invitations;
+pub mod members;
+pub mod roles;
+
+use actix_web::{web, HttpResponse};
+use portcullis_auth::Principal;
+use portcullis_db::{DbConn, TenantId};
+use portcullis_web::{ApiError, FieldError};
+use serde_json::json;
+
+use crate::grants::{Authority, Denied};
+use crate::scopes::{builtin, CATALOG};
+
+/// GET /scopes
+pub async fn list_scopes(_principal: Principal) -> HttpResponse {
+    let items: Vec<_> = CATALOG
+        .iter()
+        .map(|(name, description)| json!({"name": name, "description": description}))
+        .collect();
+    HttpResponse::Ok().json(json!({ "items": items }))
+}
+
+/// 403 for a refused grant.
+pub(crate) fn forbidden(denied: Denied) -> ApiError {
+    ApiError::Forbidden {
+        code: "forbidden",
+        detail: denied.explain().into(),
+        required_scope: None,
+    }
+}
+
+/// Checks that every role name exists in the tenant (built-in or custom) and is listed once, and
+/// returns what they confer together; unknown names are 422 on `roles[i]`.
+pub(crate) fn known_roles(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    names: &[String],
+) -> Result<Authority, ApiError> {
+    let custom_names: Vec<String> = names.iter().filter(|n| builtin(n).is_none()).cloned().collect();
+    let custom = portcullis_db::roles::find_many(conn, tenant, &custom_names)?;
+    let mut errors = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        if builtin(name).is_none() && !custom.iter().any(|r| &r.name == name) {
+            errors.push(FieldError::new(
+                format!("roles[{i}]"),
+                "unknown_role",
+                format!("no role named {name:?} in this tenant"),
+            ));
+        } else if names[..i].contains(name) {
+            errors.push(FieldError::new(
+                format!("roles[{i}]"),
+                "duplicate",
+                "is listed twice",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    crate::authority_of(conn, tenant, names)
+}
+
+/// Re-reads the caller's standing inside a write transaction, so a check cannot act on authority the
+/// caller lost a moment ago.
+pub(crate) fn caller_now(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<Authority, ApiError> {
+    crate::resolve(conn, tenant, user_id)?
+        .map(|(_, authority)| authority)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Registers `/scopes` and `/invitations/accept` (the tenant routes are registered from the table).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/scopes").get(list_scopes))
+        .service(web::resource("/invitations/accept").post(invitations::accept));
+}

@@ -1,0 +1,302 @@
+//! Built-in and custom roles.
+
+use actix_web::{web, HttpResponse};
+use portcullis_db::roles::{self as role_rows, Role};
+use portcullis_db::{memberships, write_transaction, DbError, Pool};
+use portcullis_web::{double_option, with_conn, ApiError, ClientInfo, FieldError, ValidJson};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use validator::{Validate, ValidationError, ValidationErrors};
+
+use super::{caller_now, forbidden};
+use crate::audit::{self, Actor, Change};
+use crate::grants::may_define_role;
+use crate::scopes::{builtin, builtin_roles, Scopes};
+use crate::table::Route;
+use crate::TenantAccess;
+
+const MAX_CUSTOM_ROLES: i64 = 100;
+const DESCRIPTION_MAX: usize = 500;
+
+fn role_body(name: &str, description: Option<&str>, scopes: Scopes, builtin: bool) -> Value {
+    json!({"name": name, "description": description, "scopes": scopes.names(), "builtin": builtin})
+}
+
+fn custom_body(role: &Role) -> Value {
+    role_body(
+        &role.name,
+        role.description.as_deref(),
+        Scopes::from_stored(&role.scopes),
+        false,
+    )
+}
+
+/// GET /tenants/{tid}/roles
+pub async fn list(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    access.require(Route::ListRoles)?;
+    let custom = with_conn(&pool, move |conn| Ok(role_rows::list(conn, &access.tenant)?)).await?;
+    let mut items: Vec<Value> = builtin_roles()
+        .iter()
+        .map(|(n, d, s)| role_body(n, Some(d), *s, true))
+        .collect();
+    items.extend(custom.iter().map(custom_body));
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest: Vec<char> = chars.collect();
+    first_ok
+        && (1..=31).contains(&rest.len())
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+}
+
+fn check_description(errors: &mut ValidationErrors, description: Option<&str>) {
+    if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
+        errors.add(
+            "description",
+            ValidationError::new("too_long").with_message("must be at most 500 characters".into()),
+        );
+    }
+}
+
+/// Parses scope names; unknown ones are field errors on `scopes[i]`.
+fn parse_scopes(names: &[String]) -> Result<Scopes, ApiError> {
+    let mut scopes = Scopes::NONE;
+    let mut errors = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match Scopes::named(name) {
+            Some(scope) => scopes = scopes | scope,
+            None => errors.push(FieldError::new(
+                format!("scopes[{i}]"),
+                "unknown_scope",
+                format!("{name:?} is not in the scope catalog"),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(scopes)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn finish(errors: ValidationErrors) -> Result<(), ValidationErrors> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// The body of `POST …/roles`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRole {
+    name: String,
+    description: Option<String>,
+    scopes: Vec<String>,
+}
+
+impl Validate for CreateRole {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if !valid_name(&self.name) {
+            errors.add(
+                "name",
+                ValidationError::new("invalid_format")
+                    .with_message("must match ^[a-z][a-z0-9_-]{1,31}$".into()),
+            );
+        }
+        check_description(&mut errors, self.description.as_deref());
+        finish(errors)
+    }
+}
+
+fn builtin_role() -> ApiError {
+    ApiError::Conflict {
+        code: "builtin_role",
+        detail: "built-in roles cannot be changed or deleted".into(),
+    }
+}
+
+/// POST /tenants/{tid}/roles
+pub async fn create(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<CreateRole>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::CreateRole)?;
+    let scopes = parse_scopes(&body.scopes)?;
+    let taken = || ApiError::Conflict {
+        code: "role_name_taken",
+        detail: "a role with this name exists".into(),
+    };
+    if builtin(&body.name).is_some() {
+        return Err(taken());
+    }
+    let role = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let tenant = &access.tenant;
+            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            may_define_role(caller, Scopes::NONE, scopes).map_err(forbidden)?;
+            if role_rows::count(conn, tenant)? >= MAX_CUSTOM_ROLES {
+                return Err(ApiError::Conflict {
+                    code: "role_limit_reached",
+                    detail: "a tenant has at most 100 custom roles".into(),
+                });
+            }
+            let now = portcullis_db::now();
+            let role = Role {
+                tenant_id: tenant.as_str().to_owned(),
+                name: body.name,
+                description: body.description,
+                scopes: scopes.to_stored(),
+                created_at: now,
+                updated_at: now,
+            };
+            match role_rows::insert(conn, &role) {
+                Err(DbError::UniqueViolation(_)) => return Err(taken()),
+                other => other?,
+            }
+            let change = Change {
+                action: "role.created",
+                target_type: "role",
+                target_id: &role.name,
+                details: json!({"scopes": scopes.names()}),
+            };
+            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            Ok(role)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(custom_body(&role)))
+}
+
+/// The body of `PATCH …/roles/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRole {
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+    scopes: Option<Vec<String>>,
+}
+
+impl Validate for UpdateRole {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        check_description(&mut errors, self.description.clone().flatten().as_deref());
+        finish(errors)
+    }
+}
+
+/// PATCH /tenants/{tid}/roles/{name}
+pub async fn update(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+    ValidJson(body): ValidJson<UpdateRole>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::UpdateRole)?;
+    let (_, name) = path.into_inner();
+    if builtin(&name).is_some() {
+        return Err(builtin_role());
+    }
+    let new_scopes = body.scopes.as_deref().map(parse_scopes).transpose()?;
+    let role = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let tenant = &access.tenant;
+            let role = role_rows::find(conn, tenant, &name)?;
+            let before = Scopes::from_stored(&role.scopes);
+            let after = new_scopes.unwrap_or(before);
+            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            may_define_role(caller, before, after).map_err(forbidden)?;
+            let description = match body.description {
+                Some(description) => description,
+                None => role.description.clone(),
+            };
+            role_rows::update(
+                conn,
+                tenant,
+                &name,
+                description.as_deref(),
+                &after.to_stored(),
+                portcullis_db::now(),
+            )?;
+            let details = json!({"scopes": {"from": before.names(), "to": after.names()}});
+            let change = Change {
+                action: "role.updated",
+                target_type: "role",
+                target_id: &name,
+                details,
+            };
+            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            Ok(role_rows::find(conn, tenant, &name)?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(custom_body(&role)))
+}
+
+/// DELETE /tenants/{tid}/roles/{name}
+pub async fn delete(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::DeleteRole)?;
+    let (_, name) = path.into_inner();
+    if builtin(&name).is_some() {
+        return Err(builtin_role());
+    }
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let tenant = &access.tenant;
+            let role = role_rows::find(conn, tenant, &name)?;
+            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            may_define_role(caller, Scopes::from_stored(&role.scopes), Scopes::NONE).map_err(forbidden)?;
+            let stripped = memberships::strip_role(conn, tenant, &name)?;
+            role_rows::delete(conn, tenant, &name)?;
+            let change = Change {
+                action: "role.deleted",
+                target_type: "role",
+                target_id: &name,
+                details: json!({"members_affected": stripped}),
+            };
+            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_name;
+
+    #[test]
+    fn role_names_follow_the_pattern() {
+        for ok in ["ab", "auditor", "a-b_c9", &format!("a{}", "b".repeat(31))] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "a",
+            "",
+            "1ab",
+            "Ab",
+            "a b",
+            "a.b",
+            &format!("a{}", "b".repeat(32)),
+            "ünï",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The one table of tenant routes and the scope each needs. The router is built from it, handlers
+//! look their scope up in it, and the authorization and isolation tests iterate over it, so a route
+//! cannot exist without a stated scope and a test.
+
+/// Every tenant-scoped route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// GET /tenants/{tid}
+    GetTenant,
+    /// PATCH /tenants/{tid}
+    UpdateTenant,
+    /// DELETE /tenants/{tid}
+    DeleteTenant,
+    /// GET /tenants/{tid}/members
+    ListMembers,
+    /// PUT /tenants/{tid}/members/{uid}/roles
+    SetMemberRoles,
+    /// DELETE /tenants/{tid}/members/{uid}
+    RemoveMember,
+    /// POST /tenants/{tid}/invitations
+    CreateInvitation,
+    /// GET /tenants/{tid}/invitations
+    ListInvitations,
+    /// DELETE /tenants/{tid}/invitations/{id}
+    RevokeInvitation,
+    /// GET /tenants/{tid}/roles
+    ListRoles,
+    /// POST /tenants/{tid}/roles
+    CreateRole,
+    /// PATCH /tenants/{tid}/roles/{name}
+    UpdateRole,
+    /// DELETE /tenants/{tid}/roles/{name}
+    DeleteRole,
+}
+
+/// A tenant route: method, path under `/api/v1`, required scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantRoute {
+    /// Which route.
+    pub route: Route,
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path under `/api/v1`, with `{tid}` for the tenant.
+    pub path: &'static str,
+    /// The scope it needs.
+    pub scope: &'static str,
+    /// Whether a member may also do it to themself without the scope (leaving a tenant).
+    pub self_service: bool,
+}
+
+const fn route(route: Route, method: &'static str, path: &'static str, scope: &'static str) -> TenantRoute {
+    TenantRoute {
+        route,
+        method,
+        path,
+        scope,
+        self_service: false,
+    }
+}
+
+/// The table.
+pub const TENANT_ROUTES: &[TenantRoute] = &[
+    route(Route::GetTenant, "GET", "/tenants/{tid}", "tenant:read"),
+    route(Route::UpdateTenant, "PATCH", "/tenants/{tid}", "tenant:update"),
+    route(Route::DeleteTenant, "DELETE", "/tenants/{tid}", "tenant:delete"),
+    route(
+        Route::ListMembers,
+        "GET",
+        "/tenants/{tid}/members",
+        "members:read",
+    ),
+    route(
+        Route::SetMemberRoles,
+        "PUT",
+        "/tenants/{tid}/members/{uid}/roles",
+        "members:manage",
+    ),
+    TenantRoute {
+        self_service: true,
+        ..route(
+            Route::RemoveMember,
+            "DELETE",
+            "/tenants/{tid}/members/{uid}",
+            "members:manage",
+        )
+    },
+    route(
+        Route::CreateInvitation,
+        "POST",
+        "/tenants/{tid}/invitations",
+        "members:invite",
+    ),
+    route(
+        Route::ListInvitations,
+        "GET",
+        "/tenants/{tid}/invitations",
+        "members:invite",
+    ),
+    route(
+        Route::RevokeInvitation,
+        "DELETE",
+        "/tenants/{tid}/invitations/{id}",
+        "members:invite",
+    ),
+    route(Route::ListRoles, "GET", "/tenants/{tid}/roles", "roles:read"),
+    route(Route::CreateRole, "POST", "/tenants/{tid}/roles", "roles:manage"),
+    route(
+        Route::UpdateRole,
+        "PATCH",
+        "/tenants/{tid}/roles/{name}",
+        "roles:manage",
+    ),
+    route(
+        Route::DeleteRole,
+        "DELETE",
+        "/tenants/{tid}/roles/{name}",
+        "roles:manage",
+    ),
+];
+
+/// The table entry of a route.
+pub fn spec(route: Route) -> &'static TenantRoute {
+    // Every variant is in the table: the unit test below checks it.
+    TENANT_ROUTES
+        .iter()
+        .find(|r| r.route == route)
+        .unwrap_or(&TENANT_ROUTES[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scopes::Scopes;
+
+    #[test]
+    fn every_route_is_in_the_table_once_with_a_known_scope() {
+        let all = [
+            Route::GetTenant,
+            Route::UpdateTenant,
+            Route::DeleteTenant,
+            Route::ListMembers,
+            Route::SetMemberRoles,
+            Route::RemoveMember,
+            Route::CreateInvitation,
+            Route::ListInvitations,
+            Route::RevokeInvitation,
+            Route::ListRoles,
+            Route::CreateRole,
+            Route::UpdateRole,
+            Route::DeleteRole,
+        ];
+        assert_eq!(all.len(), TENANT_ROUTES.len());
+        for route in all {
+            assert_eq!(
+                TENANT_ROUTES.iter().filter(|r| r.route == route).count(),
+                1,
+                "{route:?}"
+            );
+            assert!(Scopes::named(spec(route).scope).is_some(), "{route:?}");
+            assert!(spec(route).path.starts_with("/tenants/{tid}"));
+        }
+    }
+}

@@ -14,3 +14,4 @@ mod refresh;
 mod sessions;
 mod shutdown;
 mod signup;
+mod tenancy;

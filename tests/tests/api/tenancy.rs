@@ -1,0 +1,688 @@
+//! Tenants, members, invitations and roles: the flows, the escalation attempts and the last owner.
+
+use futures_util::future::join;
+use portcullis_tests::{access, spawn_app, TestApp};
+use serde_json::{json, Value};
+
+use crate::signup::problem;
+
+async fn put_roles(
+    app: &TestApp,
+    token: &str,
+    tenant: &str,
+    user: &str,
+    roles: &[&str],
+) -> reqwest::Response {
+    app.request(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{tenant}/members/{user}/roles"),
+        Some(token),
+    )
+    .json(&json!({ "roles": roles }))
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn remove_member(app: &TestApp, token: &str, tenant: &str, user: &str) -> reqwest::Response {
+    app.request(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/tenants/{tenant}/members/{user}"),
+        Some(token),
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+fn id(value: &Value) -> &str {
+    value["user"]["id"].as_str().unwrap()
+}
+
+async fn owners(app: &TestApp, token: &str, tenant: &str) -> usize {
+    let members: Value = app
+        .get(&format!("/api/v1/tenants/{tenant}/members"), Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["roles"].as_array().unwrap().contains(&json!("owner")))
+        .count()
+}
+
+#[actix_web::test]
+async fn a_tenant_is_created_listed_renamed_and_deleted() {
+    let app = spawn_app().await;
+    let ada = app.signup("ada@example.com").await;
+    let tenant = app.create_tenant(access(&ada), "acme").await;
+    assert_eq!(tenant["roles"], json!(["owner"]));
+    assert_eq!(tenant["slug"], "acme");
+    let tid = tenant["id"].as_str().unwrap();
+
+    problem(
+        app.post_json(
+            "/api/v1/tenants",
+            &json!({"name": "Other", "slug": "acme"}),
+            Some(access(&ada)),
+        )
+        .await,
+        409,
+        "slug_taken",
+    )
+    .await;
+    for body in [
+        json!({"name": "", "slug": "fine-slug"}),
+        json!({"name": "x".repeat(101), "slug": "fine-slug"}),
+        json!({"name": "Ok", "slug": "-bad"}),
+        json!({"name": "Ok", "slug": "Bad"}),
+        json!({"name": "Ok", "slug": "ab"}),
+        json!({"name": "Ok", "slug": "fine-slug", "id": "x"}),
+    ] {
+        problem(
+            app.post_json("/api/v1/tenants", &body, Some(access(&ada))).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+    }
+
+    let list: Value = app
+        .get("/api/v1/tenants", Some(access(&ada)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["roles"], json!(["owner"]));
+    let me: Value = app
+        .get("/api/v1/me", Some(access(&ada)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["tenants"],
+        json!([{"id": tid, "name": "Tenant acme", "slug": "acme", "roles": ["owner"]}])
+    );
+
+    let renamed: Value = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/tenants/{tid}"),
+            Some(access(&ada)),
+        )
+        .json(&json!({"name": "Acme Ltd"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(renamed["name"], "Acme Ltd");
+
+    let bob = app.signup("bob@example.com").await;
+    app.add_member(access(&ada), tid, &bob, &["viewer"]).await;
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/tenants/{tid}"),
+            Some(access(&ada)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&ada)))
+            .await
+            .status(),
+        404
+    );
+    let bobs: Value = app
+        .get("/api/v1/me", Some(access(&bob)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bobs["tenants"], json!([]), "memberships went with the tenant");
+    // The slug is free again.
+    app.create_tenant(access(&ada), "acme").await;
+}
+
+#[actix_web::test]
+async fn invitations_are_accepted_once_by_the_invited_email_only() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let tid = app.create_tenant(access(&owner), "invites").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invitee = app.signup("Invitee@Example.com").await;
+    let stranger = app.signup("stranger@example.com").await;
+
+    let created = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": "invitee@example.COM", "roles": ["editor"]}),
+            Some(access(&owner)),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let invitation: Value = created.json().await.unwrap();
+    let token = invitation["token"].as_str().unwrap().to_owned();
+    assert_eq!(invitation["roles"], json!(["editor"]));
+
+    let listed: Value = app
+        .get(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            Some(access(&owner)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert!(listed["items"][0].get("token").is_none(), "tokens are shown once");
+
+    let accept = |who: &Value, token: &str| {
+        let body = json!({ "token": token });
+        let bearer = access(who).to_owned();
+        let app = &app;
+        async move {
+            app.post_json("/api/v1/invitations/accept", &body, Some(&bearer))
+                .await
+        }
+    };
+    problem(accept(&stranger, &token).await, 403, "invitation_email_mismatch").await;
+    let joined = accept(&invitee, &token).await;
+    assert_eq!(joined.status(), 200);
+    let tenant: Value = joined.json().await.unwrap();
+    assert_eq!(tenant["id"], tid.as_str());
+    assert_eq!(tenant["roles"], json!(["editor"]));
+    problem(accept(&invitee, &token).await, 404, "invitation_not_found").await;
+    problem(
+        accept(&invitee, "made-up-token").await,
+        404,
+        "invitation_not_found",
+    )
+    .await;
+
+    let again: Value = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": "invitee@example.com", "roles": ["viewer"]}),
+            Some(access(&owner)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    problem(
+        accept(&invitee, again["token"].as_str().unwrap()).await,
+        409,
+        "already_member",
+    )
+    .await;
+
+    let revoked: Value = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": "stranger@example.com", "roles": ["viewer"]}),
+            Some(access(&owner)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revoke_path = format!(
+        "/api/v1/tenants/{tid}/invitations/{}",
+        revoked["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.request(reqwest::Method::DELETE, &revoke_path, Some(access(&owner)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.request(reqwest::Method::DELETE, &revoke_path, Some(access(&owner)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    problem(
+        accept(&stranger, revoked["token"].as_str().unwrap()).await,
+        404,
+        "invitation_not_found",
+    )
+    .await;
+
+    // An expired invitation is the same 404.
+    let expired: Value = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": "stranger@example.com", "roles": ["viewer"]}),
+            Some(access(&owner)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    expire_invitation(&app, expired["id"].as_str().unwrap());
+    problem(
+        accept(&stranger, expired["token"].as_str().unwrap()).await,
+        404,
+        "invitation_not_found",
+    )
+    .await;
+
+    let bad_roles = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": "x@example.com", "roles": ["wizard"]}),
+            Some(access(&owner)),
+        )
+        .await;
+    let body = problem(bad_roles, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "roles[0]");
+}
+
+fn expire_invitation(app: &TestApp, id: &str) {
+    use diesel::RunQueryDsl;
+    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).unwrap();
+    let mut conn = portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).unwrap();
+    let past = portcullis_db::now() - chrono::Duration::days(8);
+    let sql = diesel::sql_query(format!(
+        "UPDATE invitations SET expires_at = '{}' WHERE id = '{id}'",
+        past.format("%Y-%m-%d %H:%M:%S")
+    ));
+    match &mut conn {
+        portcullis_db::DbConn::Postgres(pg) => sql.execute(pg),
+        portcullis_db::DbConn::Sqlite(sqlite) => sql.execute(sqlite),
+    }
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn escalation_attempts_are_forbidden() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let admin = app.signup("admin@example.com").await;
+    let editor = app.signup("editor@example.com").await;
+    let keeper = app.signup("keeper@example.com").await;
+    let tid = app.create_tenant(access(&owner), "escalate").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create_role(
+        access(&owner),
+        &tid,
+        "role-keeper",
+        &["tenant:read", "roles:read", "roles:manage"],
+    )
+    .await;
+    app.add_member(access(&owner), &tid, &admin, &["admin"]).await;
+    app.add_member(access(&owner), &tid, &editor, &["editor"]).await;
+    app.add_member(access(&owner), &tid, &keeper, &["role-keeper"])
+        .await;
+
+    // An admin cannot make anyone an owner, nor demote or remove an owner.
+    problem(
+        put_roles(&app, access(&admin), &tid, id(&editor), &["owner"]).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        put_roles(&app, access(&admin), &tid, id(&admin), &["owner"]).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        put_roles(&app, access(&admin), &tid, id(&owner), &["viewer"]).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    problem(
+        remove_member(&app, access(&admin), &tid, id(&owner)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let invite_owner = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": "x@example.com", "roles": ["owner"]}),
+            Some(access(&admin)),
+        )
+        .await;
+    problem(invite_owner, 403, "forbidden").await;
+
+    // An editor cannot manage roles at all; a role manager cannot create one stronger than itself.
+    let editor_role = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/roles"),
+            &json!({"name": "sneaky", "scopes": ["members:manage"]}),
+            Some(access(&editor)),
+        )
+        .await;
+    assert_eq!(
+        problem(editor_role, 403, "forbidden").await["required_scope"],
+        "roles:manage"
+    );
+    let keeper_role = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/roles"),
+            &json!({"name": "sneaky", "scopes": ["members:manage"]}),
+            Some(access(&keeper)),
+        )
+        .await;
+    problem(keeper_role, 403, "forbidden").await;
+
+    // A custom role cannot edit itself upward.
+    let upward = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/tenants/{tid}/roles/role-keeper"),
+            Some(access(&keeper)),
+        )
+        .json(&json!({"scopes": ["tenant:read", "roles:read", "roles:manage", "members:manage"]}))
+        .send()
+        .await
+        .unwrap();
+    problem(upward, 403, "forbidden").await;
+    let roles: Value = app
+        .get(&format!("/api/v1/tenants/{tid}/roles"), Some(access(&owner)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let keeper_scopes = roles["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "role-keeper")
+        .unwrap()["scopes"]
+        .clone();
+    assert_eq!(
+        keeper_scopes,
+        json!(["tenant:read", "roles:read", "roles:manage"]),
+        "unchanged"
+    );
+
+    // Nothing changed for the owner.
+    assert_eq!(owners(&app, access(&owner), &tid).await, 1);
+    // The admin can still do what is within reach.
+    assert_eq!(
+        put_roles(&app, access(&admin), &tid, id(&editor), &["viewer"])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[actix_web::test]
+async fn role_changes_and_removals_take_effect_on_the_next_request() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let member = app.signup("member@example.com").await;
+    let tid = app.create_tenant(access(&owner), "next-request").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.add_member(access(&owner), &tid, &member, &["admin"]).await;
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            Some(access(&member))
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        put_roles(&app, access(&owner), &tid, id(&member), &["viewer"])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            Some(access(&member))
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        remove_member(&app, access(&owner), &tid, id(&member))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&member)))
+            .await
+            .status(),
+        404
+    );
+}
+
+#[actix_web::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    let app = spawn_app().await;
+    let first = app.signup("first@example.com").await;
+    let second = app.signup("second@example.com").await;
+    for round in 0..3 {
+        let tid = app
+            .create_tenant(access(&first), &format!("owners-{round}"))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.add_member(access(&first), &tid, &second, &["owner"]).await;
+        assert_eq!(owners(&app, access(&first), &tid).await, 2);
+        let (a, b) = join(
+            put_roles(&app, access(&first), &tid, id(&second), &["admin"]),
+            put_roles(&app, access(&second), &tid, id(&first), &["admin"]),
+        )
+        .await;
+        let statuses = [a.status().as_u16(), b.status().as_u16()];
+        assert!(statuses.contains(&200), "{statuses:?}");
+        assert!(
+            statuses.iter().all(|s| [200, 403, 409].contains(s)),
+            "{statuses:?}"
+        );
+        let remaining = owners(&app, access(&first), &tid).await + owners(&app, access(&second), &tid).await;
+        assert!(remaining >= 1, "round {round}: {statuses:?}");
+    }
+}
+
+#[actix_web::test]
+async fn the_last_owner_can_neither_leave_nor_be_demoted_nor_delete_their_account() {
+    let app = spawn_app().await;
+    let owner = app.signup("solo@example.com").await;
+    let tid = app.create_tenant(access(&owner), "solo").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    problem(
+        put_roles(&app, access(&owner), &tid, id(&owner), &["admin"]).await,
+        409,
+        "last_owner",
+    )
+    .await;
+    problem(
+        remove_member(&app, access(&owner), &tid, id(&owner)).await,
+        409,
+        "last_owner",
+    )
+    .await;
+    let delete_me = app
+        .request(reqwest::Method::DELETE, "/api/v1/me", Some(access(&owner)))
+        .json(&json!({"password": portcullis_tests::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    problem(delete_me, 409, "last_owner").await;
+    assert_eq!(owners(&app, access(&owner), &tid).await, 1);
+
+    // With a second owner, the first may leave.
+    let heir = app.signup("heir@example.com").await;
+    app.add_member(access(&owner), &tid, &heir, &["owner"]).await;
+    assert_eq!(
+        remove_member(&app, access(&owner), &tid, id(&owner))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(owners(&app, access(&heir), &tid).await, 1);
+}
+
+#[actix_web::test]
+async fn custom_roles_are_managed_and_deleting_one_strips_it_from_members() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let member = app.signup("member@example.com").await;
+    let tid = app.create_tenant(access(&owner), "roles").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let roles_path = format!("/api/v1/tenants/{tid}/roles");
+    let created = app
+        .post_json(&roles_path, &json!({"name": "auditor", "description": "Reads the log", "scopes": ["audit:read", "tenant:read"]}), Some(access(&owner)))
+        .await;
+    assert_eq!(created.status(), 201);
+    let role: Value = created.json().await.unwrap();
+    assert_eq!(
+        role,
+        json!({"name": "auditor", "description": "Reads the log", "scopes": ["tenant:read", "audit:read"], "builtin": false})
+    );
+
+    problem(
+        app.post_json(
+            &roles_path,
+            &json!({"name": "auditor", "scopes": []}),
+            Some(access(&owner)),
+        )
+        .await,
+        409,
+        "role_name_taken",
+    )
+    .await;
+    problem(
+        app.post_json(
+            &roles_path,
+            &json!({"name": "admin", "scopes": []}),
+            Some(access(&owner)),
+        )
+        .await,
+        409,
+        "role_name_taken",
+    )
+    .await;
+    let unknown = problem(
+        app.post_json(
+            &roles_path,
+            &json!({"name": "x-role", "scopes": ["root"]}),
+            Some(access(&owner)),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(unknown["errors"][0]["field"], "scopes[0]");
+    problem(
+        app.post_json(
+            &roles_path,
+            &json!({"name": "Bad Name", "scopes": []}),
+            Some(access(&owner)),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let builtin_edit = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("{roles_path}/admin"),
+            Some(access(&owner)),
+        )
+        .json(&json!({"description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    problem(builtin_edit, 409, "builtin_role").await;
+    let builtin_delete = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{roles_path}/owner"),
+            Some(access(&owner)),
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(builtin_delete, 409, "builtin_role").await;
+
+    let list: Value = app
+        .get(&roles_path, Some(access(&owner)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["owner", "admin", "editor", "viewer", "auditor"]);
+
+    app.add_member(access(&owner), &tid, &member, &["viewer", "auditor"])
+        .await;
+    let deleted = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{roles_path}/auditor"),
+            Some(access(&owner)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let members: Value = app
+        .get(&format!("/api/v1/tenants/{tid}/members"), Some(access(&owner)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let held = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == id(&member))
+        .unwrap()["roles"]
+        .clone();
+    assert_eq!(held, json!(["viewer"]));
+    let scopes: Value = app
+        .get("/api/v1/scopes", Some(access(&member)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(scopes["items"].as_array().unwrap().len(), 13);
+}

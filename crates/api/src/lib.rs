@@ -3,6 +3,9 @@
 //! `portcullis-db`, which filters every tenant-owned query by it. It also builds the router of all
 //! tenant routes from the one route table of `portcullis-rbac`.
 
+mod audit_log;
+mod keys;
+mod projects;
 mod router;
 mod tenants;
 

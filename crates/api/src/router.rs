@@ -5,7 +5,7 @@ use actix_web::{web, Route as ActixRoute};
 use portcullis_rbac::routes::{invitations, members, roles};
 use portcullis_rbac::table::{Route, TENANT_ROUTES};
 
-use crate::tenants;
+use crate::{audit_log, keys, projects, tenants};
 
 /// The handler of each table entry. The match is exhaustive, so a route added to the table without a
 /// handler does not compile, and a handler cannot be mounted without a table entry.
@@ -25,6 +25,15 @@ fn handler(route: Route, method: Method) -> ActixRoute {
         Route::CreateRole => base.to(roles::create),
         Route::UpdateRole => base.to(roles::update),
         Route::DeleteRole => base.to(roles::delete),
+        Route::ListProjects => base.to(projects::list),
+        Route::CreateProject => base.to(projects::create),
+        Route::GetProject => base.to(projects::get),
+        Route::UpdateProject => base.to(projects::update),
+        Route::DeleteProject => base.to(projects::delete),
+        Route::CreateApiKey => base.to(keys::create),
+        Route::ListApiKeys => base.to(keys::list),
+        Route::RevokeApiKey => base.to(keys::revoke),
+        Route::ListAuditEvents => base.to(audit_log::list),
     }
 }
 

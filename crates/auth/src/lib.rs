@@ -5,6 +5,7 @@
 //! resolves a caller once per request, and the `/api/v1/auth` and `/api/v1/me` routes. It decides who a
 //! caller is, never what they may do in a tenant: that is `portcullis-rbac`.
 
+pub mod api_keys;
 mod events;
 pub mod password;
 mod principal;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
-pub use principal::Principal;
+pub use principal::{bearer, Principal};
 
 use password::{HashParams, PasswordHasher};
 use tokens::TokenKeys;

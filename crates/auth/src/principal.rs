@@ -37,7 +37,7 @@ fn invalid() -> ApiError {
 }
 
 /// The token of an `Authorization: Bearer …` header, if there is one.
-pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -59,6 +59,15 @@ impl FromRequest for Principal {
                 return Err(ApiError::internal("identity state is not registered"));
             };
             let token = token.ok_or_else(missing)?;
+            if crate::api_keys::is_api_key(&token) {
+                return Err(ApiError::Forbidden {
+                    code: "forbidden",
+                    detail:
+                        "API keys act only on their tenant's routes; this route needs a user's access token"
+                            .into(),
+                    required_scope: None,
+                });
+            }
             let claims = auth.keys.verify_access(&token).map_err(|err| {
                 log::debug!("{err}");
                 invalid()

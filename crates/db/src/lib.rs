@@ -6,6 +6,7 @@
 //! functions take `&mut DbConn`; every query on a tenant-owned table takes the tenant id and filters by
 //! it. Nothing here knows HTTP: errors are [`DbError`], which the web layer maps to responses.
 
+pub mod api_keys;
 pub mod audit;
 mod conn;
 mod error;
@@ -14,6 +15,7 @@ pub mod invitations;
 pub mod memberships;
 mod migrations;
 mod pool;
+pub mod projects;
 pub mod refresh_tokens;
 pub mod roles;
 pub mod schema;

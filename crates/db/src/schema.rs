@@ -130,6 +130,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Tenant projects.
+    projects (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        name_lower -> Text,
+        description -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// API keys by hash.
+    api_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Text,
+        scopes -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
@@ -147,4 +179,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     roles,
     invitations,
     audit_events,
+    projects,
+    api_keys,
 );

@@ -5,7 +5,9 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use portcullis_auth::Principal;
+use portcullis_auth::tokens::hash_token;
+use portcullis_auth::{api_keys, bearer, Principal};
+use portcullis_db::api_keys as key_rows;
 use portcullis_db::{memberships, roles, Pool, TenantId};
 use portcullis_web::{with_conn, ApiError};
 
@@ -13,17 +15,19 @@ use crate::grants::Authority;
 use crate::scopes::Scopes;
 use crate::table::{spec, Route};
 
-/// A member acting in the tenant named by the path's `{tid}`, with the union of their roles' scopes
-/// as of this request (so role changes and removals bite on the next request).
+/// A member, or an API key of the tenant, acting in the tenant named by the path's `{tid}`, with the
+/// scopes it holds as of this request (so role changes and removals bite on the next request).
 #[derive(Debug, Clone)]
 pub struct TenantAccess {
     /// The tenant of the path.
     pub tenant: TenantId,
-    /// The caller.
-    pub principal: Principal,
-    /// The caller's role names in the tenant.
+    /// The acting user: the signed-in member, or the creator of the API key.
+    pub user_id: String,
+    /// The API key acting, if it is one.
+    pub api_key: Option<String>,
+    /// The user's role names in the tenant.
     pub roles: Vec<String>,
-    /// What those roles confer.
+    /// What the caller may do: the roles' scopes, intersected with the key's own scopes for a key.
     pub authority: Authority,
 }
 
@@ -45,7 +49,7 @@ impl TenantAccess {
     /// Like [`require`](Self::require), but a self-service route is also open to the member acting
     /// on themself.
     pub fn require_or_self(&self, route: Route, user_id: &str) -> Result<(), ApiError> {
-        if spec(route).self_service && self.principal.user_id == user_id {
+        if spec(route).self_service && self.api_key.is_none() && self.user_id == user_id {
             return Ok(());
         }
         self.require(route)
@@ -90,24 +94,75 @@ impl FromRequest for TenantAccess {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let principal = Principal::from_request(req, payload);
         let tenant = req.match_info().get("tid").map(|t| TenantId::new(t.to_owned()));
         let pool = req.app_data::<web::Data<Pool>>().cloned();
+        let token = bearer(req).filter(|t| api_keys::is_api_key(t));
+        let principal = token.is_none().then(|| Principal::from_request(req, payload));
         Box::pin(async move {
-            let principal = principal.await?;
             let (Some(tenant), Some(pool)) = (tenant, pool) else {
                 return Err(ApiError::internal("tenant access used on a route without {tid}"));
             };
-            let (lookup_tenant, user_id) = (tenant.clone(), principal.user_id.clone());
-            let standing = with_conn(&pool, move |conn| resolve(conn, &lookup_tenant, &user_id)).await?;
-            // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
-            let (roles, authority) = standing.ok_or_else(ApiError::not_found)?;
-            Ok(TenantAccess {
-                tenant,
-                principal,
-                roles,
-                authority,
-            })
+            match (principal, token) {
+                (Some(principal), _) => {
+                    let principal = principal.await?;
+                    let (lookup_tenant, user_id) = (tenant.clone(), principal.user_id.clone());
+                    let standing =
+                        with_conn(&pool, move |conn| resolve(conn, &lookup_tenant, &user_id)).await?;
+                    // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
+                    let (roles, authority) = standing.ok_or_else(ApiError::not_found)?;
+                    Ok(TenantAccess {
+                        tenant,
+                        user_id: principal.user_id,
+                        api_key: None,
+                        roles,
+                        authority,
+                    })
+                }
+                (None, Some(key)) => with_conn(&pool, move |conn| key_access(conn, tenant, &key)).await,
+                (None, None) => Err(ApiError::internal("no credential path")),
+            }
         })
     }
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::Unauthorized {
+        code: "invalid_token",
+        detail: "the API key is invalid, expired or revoked",
+        token_sent: true,
+    }
+}
+
+/// Resolves an API key: live, of this tenant, with its scopes cut down to what its creator holds in
+/// the tenant right now (a creator who lost a scope or left takes it from the key).
+fn key_access(
+    conn: &mut portcullis_db::DbConn,
+    tenant: TenantId,
+    key: &str,
+) -> Result<TenantAccess, ApiError> {
+    if !api_keys::is_well_formed(key) {
+        return Err(invalid_key());
+    }
+    let now = portcullis_db::now();
+    let stored = key_rows::find_live(conn, &hash_token(key), now)?.ok_or_else(invalid_key)?;
+    if stored.tenant_id != tenant.as_str() {
+        return Err(ApiError::not_found());
+    }
+    let creator = resolve(conn, &tenant, &stored.created_by)?;
+    let (roles, creator_authority) = creator.unwrap_or_default();
+    let scopes = Scopes::from_stored(&stored.scopes).intersect(creator_authority.scopes);
+    // Recording every use would turn each read into a write; once a minute is plenty for "last used".
+    if stored
+        .last_used_at
+        .is_none_or(|at| now - at > chrono::Duration::seconds(60))
+    {
+        key_rows::touch(conn, &stored.id, now)?;
+    }
+    Ok(TenantAccess {
+        tenant,
+        user_id: stored.created_by,
+        api_key: Some(stored.id),
+        roles,
+        authority: Authority { scopes, owner: false },
+    })
 }

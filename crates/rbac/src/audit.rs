@@ -20,7 +20,7 @@ impl From<&TenantAccess> for Actor {
     fn from(access: &TenantAccess) -> Self {
         Actor {
             kind: "user",
-            id: access.principal.user_id.clone(),
+            id: access.user_id.clone(),
         }
     }
 }

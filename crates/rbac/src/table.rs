@@ -31,6 +31,24 @@ pub enum Route {
     UpdateRole,
     /// DELETE /tenants/{tid}/roles/{name}
     DeleteRole,
+    /// GET /tenants/{tid}/projects
+    ListProjects,
+    /// POST /tenants/{tid}/projects
+    CreateProject,
+    /// GET /tenants/{tid}/projects/{pid}
+    GetProject,
+    /// PATCH /tenants/{tid}/projects/{pid}
+    UpdateProject,
+    /// DELETE /tenants/{tid}/projects/{pid}
+    DeleteProject,
+    /// POST /tenants/{tid}/api-keys
+    CreateApiKey,
+    /// GET /tenants/{tid}/api-keys
+    ListApiKeys,
+    /// DELETE /tenants/{tid}/api-keys/{id}
+    RevokeApiKey,
+    /// GET /tenants/{tid}/audit-events
+    ListAuditEvents,
 }
 
 /// A tenant route: method, path under `/api/v1`, required scope.
@@ -59,63 +77,31 @@ const fn route(route: Route, method: &'static str, path: &'static str, scope: &'
 }
 
 /// The table.
+#[rustfmt::skip]
 pub const TENANT_ROUTES: &[TenantRoute] = &[
-    route(Route::GetTenant, "GET", "/tenants/{tid}", "tenant:read"),
-    route(Route::UpdateTenant, "PATCH", "/tenants/{tid}", "tenant:update"),
-    route(Route::DeleteTenant, "DELETE", "/tenants/{tid}", "tenant:delete"),
-    route(
-        Route::ListMembers,
-        "GET",
-        "/tenants/{tid}/members",
-        "members:read",
-    ),
-    route(
-        Route::SetMemberRoles,
-        "PUT",
-        "/tenants/{tid}/members/{uid}/roles",
-        "members:manage",
-    ),
-    TenantRoute {
-        self_service: true,
-        ..route(
-            Route::RemoveMember,
-            "DELETE",
-            "/tenants/{tid}/members/{uid}",
-            "members:manage",
-        )
-    },
-    route(
-        Route::CreateInvitation,
-        "POST",
-        "/tenants/{tid}/invitations",
-        "members:invite",
-    ),
-    route(
-        Route::ListInvitations,
-        "GET",
-        "/tenants/{tid}/invitations",
-        "members:invite",
-    ),
-    route(
-        Route::RevokeInvitation,
-        "DELETE",
-        "/tenants/{tid}/invitations/{id}",
-        "members:invite",
-    ),
-    route(Route::ListRoles, "GET", "/tenants/{tid}/roles", "roles:read"),
-    route(Route::CreateRole, "POST", "/tenants/{tid}/roles", "roles:manage"),
-    route(
-        Route::UpdateRole,
-        "PATCH",
-        "/tenants/{tid}/roles/{name}",
-        "roles:manage",
-    ),
-    route(
-        Route::DeleteRole,
-        "DELETE",
-        "/tenants/{tid}/roles/{name}",
-        "roles:manage",
-    ),
+    route(Route::GetTenant,        "GET",    "/tenants/{tid}",                    "tenant:read"),
+    route(Route::UpdateTenant,     "PATCH",  "/tenants/{tid}",                    "tenant:update"),
+    route(Route::DeleteTenant,     "DELETE", "/tenants/{tid}",                    "tenant:delete"),
+    route(Route::ListMembers,      "GET",    "/tenants/{tid}/members",            "members:read"),
+    route(Route::SetMemberRoles,   "PUT",    "/tenants/{tid}/members/{uid}/roles", "members:manage"),
+    TenantRoute { self_service: true,
+        ..route(Route::RemoveMember, "DELETE", "/tenants/{tid}/members/{uid}",    "members:manage") },
+    route(Route::CreateInvitation, "POST",   "/tenants/{tid}/invitations",        "members:invite"),
+    route(Route::ListInvitations,  "GET",    "/tenants/{tid}/invitations",        "members:invite"),
+    route(Route::RevokeInvitation, "DELETE", "/tenants/{tid}/invitations/{id}",   "members:invite"),
+    route(Route::ListRoles,        "GET",    "/tenants/{tid}/roles",              "roles:read"),
+    route(Route::CreateRole,       "POST",   "/tenants/{tid}/roles",              "roles:manage"),
+    route(Route::UpdateRole,       "PATCH",  "/tenants/{tid}/roles/{name}",       "roles:manage"),
+    route(Route::DeleteRole,       "DELETE", "/tenants/{tid}/roles/{name}",       "roles:manage"),
+    route(Route::ListProjects,     "GET",    "/tenants/{tid}/projects",           "projects:read"),
+    route(Route::CreateProject,    "POST",   "/tenants/{tid}/projects",           "projects:write"),
+    route(Route::GetProject,       "GET",    "/tenants/{tid}/projects/{pid}",     "projects:read"),
+    route(Route::UpdateProject,    "PATCH",  "/tenants/{tid}/projects/{pid}",     "projects:write"),
+    route(Route::DeleteProject,    "DELETE", "/tenants/{tid}/projects/{pid}",     "projects:delete"),
+    route(Route::CreateApiKey,     "POST",   "/tenants/{tid}/api-keys",           "api_keys:manage"),
+    route(Route::ListApiKeys,      "GET",    "/tenants/{tid}/api-keys",           "api_keys:manage"),
+    route(Route::RevokeApiKey,     "DELETE", "/tenants/{tid}/api-keys/{id}",      "api_keys:manage"),
+    route(Route::ListAuditEvents,  "GET",    "/tenants/{tid}/audit-events",       "audit:read"),
 ];
 
 /// The table entry of a route.
@@ -148,6 +134,15 @@ mod tests {
             Route::CreateRole,
             Route::UpdateRole,
             Route::DeleteRole,
+            Route::ListProjects,
+            Route::CreateProject,
+            Route::GetProject,
+            Route::UpdateProject,
+            Route::DeleteProject,
+            Route::CreateApiKey,
+            Route::ListApiKeys,
+            Route::RevokeApiKey,
+            Route::ListAuditEvents,
         ];
         assert_eq!(all.len(), TENANT_ROUTES.len());
         for route in all {

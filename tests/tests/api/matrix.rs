@@ -13,6 +13,8 @@ struct Fixture {
     tenant: String,
     victim: String,
     invitation: String,
+    project: String,
+    api_key: String,
 }
 
 /// A fresh tenant owned by `owner`, with the caller (if any) holding `role`, a viewer to act on, a
@@ -45,10 +47,32 @@ async fn fixture(
         .json()
         .await
         .unwrap();
+    let project: Value = app
+        .post_json(
+            &format!("/api/v1/tenants/{tenant_id}/projects"),
+            &json!({"name": "Fixture"}),
+            Some(access(owner)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key: Value = app
+        .post_json(
+            &format!("/api/v1/tenants/{tenant_id}/api-keys"),
+            &json!({"name": "fixture", "scopes": ["projects:read"]}),
+            Some(access(owner)),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     Fixture {
         tenant: tenant_id,
         victim: victim["user"]["id"].as_str().unwrap().to_owned(),
         invitation: invitation["id"].as_str().unwrap().to_owned(),
+        project: project["id"].as_str().unwrap().to_owned(),
+        api_key: key["id"].as_str().unwrap().to_owned(),
     }
 }
 
@@ -74,17 +98,35 @@ fn request(route: &TenantRoute, n: usize) -> (Option<Value>, u16) {
         ),
         Route::UpdateRole => (Some(json!({"description": "changed"})), 200),
         Route::DeleteRole => (None, 204),
+        Route::ListProjects => (None, 200),
+        Route::CreateProject => (Some(json!({"name": format!("Project {n}")})), 201),
+        Route::GetProject => (None, 200),
+        Route::UpdateProject => (Some(json!({"name": "Renamed"})), 200),
+        Route::DeleteProject => (None, 204),
+        Route::CreateApiKey => (
+            Some(json!({"name": format!("key {n}"), "scopes": ["projects:read"]})),
+            201,
+        ),
+        Route::ListApiKeys => (None, 200),
+        Route::RevokeApiKey => (None, 204),
+        Route::ListAuditEvents => (None, 200),
     }
 }
 
 fn path(route: &TenantRoute, f: &Fixture) -> String {
+    let id = if route.path.contains("/api-keys/") {
+        &f.api_key
+    } else {
+        &f.invitation
+    };
     format!(
         "/api/v1{}",
         route
             .path
             .replace("{tid}", &f.tenant)
             .replace("{uid}", &f.victim)
-            .replace("{id}", &f.invitation)
+            .replace("{id}", id)
+            .replace("{pid}", &f.project)
             .replace("{name}", "fixture-role")
     )
 }

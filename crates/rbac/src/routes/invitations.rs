@@ -96,7 +96,7 @@ pub async fn create(
         write_transaction(conn, |conn| {
             let tenant = &access.tenant;
             let granted = known_roles(conn, tenant, &body.roles)?;
-            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            let caller = caller_now(conn, tenant, &access.user_id)?;
             may_grant(caller, granted).map_err(forbidden)?;
             let now = portcullis_db::now();
             let email = body.email.trim().to_owned();
@@ -107,7 +107,7 @@ pub async fn create(
                 email,
                 roles: body.roles.join(" "),
                 token_hash,
-                created_by: Some(access.principal.user_id.clone()),
+                created_by: Some(access.user_id.clone()),
                 created_at: now,
                 expires_at: now + Duration::days(VALID_FOR_DAYS),
                 accepted_at: None,

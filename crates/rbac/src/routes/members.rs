@@ -109,7 +109,7 @@ pub async fn set_roles(
             let granted = known_roles(conn, tenant, &body.roles)?;
             let before = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
             let from = crate::authority_of(conn, tenant, &before)?;
-            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            let caller = caller_now(conn, tenant, &access.user_id)?;
             may_change_roles(caller, from, granted).map_err(forbidden)?;
             memberships::set_roles(conn, tenant, &user_id, &body.roles)?;
             if memberships::count_owners(conn, tenant)? == 0 {
@@ -143,9 +143,9 @@ pub async fn remove(
             let tenant = &access.tenant;
             tenants::lock(conn, tenant, portcullis_db::now())?;
             let held = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
-            if user_id != access.principal.user_id {
+            if user_id != access.user_id {
                 let target = crate::authority_of(conn, tenant, &held)?;
-                let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+                let caller = caller_now(conn, tenant, &access.user_id)?;
                 may_act_on(caller, target).map_err(forbidden)?;
             }
             memberships::remove(conn, tenant, &user_id)?;

@@ -142,7 +142,7 @@ pub async fn create(
     let role = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let tenant = &access.tenant;
-            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            let caller = caller_now(conn, tenant, &access.user_id)?;
             may_define_role(caller, Scopes::NONE, scopes).map_err(forbidden)?;
             if role_rows::count(conn, tenant)? >= MAX_CUSTOM_ROLES {
                 return Err(ApiError::Conflict {
@@ -214,7 +214,7 @@ pub async fn update(
             let role = role_rows::find(conn, tenant, &name)?;
             let before = Scopes::from_stored(&role.scopes);
             let after = new_scopes.unwrap_or(before);
-            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            let caller = caller_now(conn, tenant, &access.user_id)?;
             may_define_role(caller, before, after).map_err(forbidden)?;
             let description = match body.description {
                 Some(description) => description,
@@ -259,7 +259,7 @@ pub async fn delete(
         write_transaction(conn, |conn| {
             let tenant = &access.tenant;
             let role = role_rows::find(conn, tenant, &name)?;
-            let caller = caller_now(conn, tenant, &access.principal.user_id)?;
+            let caller = caller_now(conn, tenant, &access.user_id)?;
             may_define_role(caller, Scopes::from_stored(&role.scopes), Scopes::NONE).map_err(forbidden)?;
             let stripped = memberships::strip_role(conn, tenant, &name)?;
             role_rows::delete(conn, tenant, &name)?;

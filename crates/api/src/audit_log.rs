@@ -1,0 +1,67 @@
+//! Reading the tenant audit log.
+
+use actix_web::{web, HttpResponse};
+use portcullis_db::audit::{self, AuditEvent};
+use portcullis_db::Pool;
+use portcullis_rbac::table::Route;
+use portcullis_rbac::TenantAccess;
+use portcullis_web::{rfc3339, with_conn, ApiError, Page, PageRequest};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// `?limit&cursor&action`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    action: Option<String>,
+}
+
+fn body(event: AuditEvent) -> Value {
+    json!({
+        "id": event.id,
+        "action": event.action,
+        "actor": {"type": event.actor_type, "id": event.actor_id},
+        "target": {"type": event.target_type, "id": event.target_id},
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "created_at": rfc3339(event.created_at),
+        "details": serde_json::from_str::<Value>(&event.details).unwrap_or(Value::Null),
+    })
+}
+
+/// GET /tenants/{tid}/audit-events
+pub async fn list(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::ListAuditEvents)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let action = query.action.clone().filter(|a| !a.is_empty());
+    if action.as_ref().is_some_and(|a| {
+        a.len() > 64
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+    }) {
+        return Err(ApiError::invalid_field(
+            "action",
+            "invalid",
+            "must be an action name such as project.created",
+        ));
+    }
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        Ok(audit::page(
+            conn,
+            &access.tenant,
+            action.as_deref(),
+            request.after.as_deref(),
+            request.fetch(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(&page, rows, |e| e.id.as_str(), body)))
+}

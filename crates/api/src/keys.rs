@@ -1,0 +1,234 @@
+//! API key management.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use portcullis_auth::api_keys::{display_prefix, generate};
+use portcullis_auth::tokens::hash_token;
+use portcullis_db::api_keys::{self as key_rows, ApiKey};
+use portcullis_db::{write_transaction, Pool};
+use portcullis_rbac::audit::{self, Actor, Change};
+use portcullis_rbac::grants::may_grant;
+use portcullis_rbac::grants::Authority;
+use portcullis_rbac::routes::members::ListQuery;
+use portcullis_rbac::scopes::Scopes;
+use portcullis_rbac::table::Route;
+use portcullis_rbac::TenantAccess;
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, FieldError, Page, ValidJson};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use validator::{Validate, ValidationError, ValidationErrors};
+
+/// Scopes a key may never hold: managing people, roles or keys, and deleting the tenant stay with
+/// humans.
+const NEVER_ON_KEYS: [&str; 5] = [
+    "api_keys:manage",
+    "members:invite",
+    "members:manage",
+    "roles:manage",
+    "tenant:delete",
+];
+
+#[derive(Debug, Serialize)]
+struct KeyBody {
+    id: String,
+    name: String,
+    prefix: String,
+    scopes: Vec<&'static str>,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+impl KeyBody {
+    fn new(stored: &ApiKey, key: Option<String>) -> Self {
+        KeyBody {
+            id: stored.id.clone(),
+            name: stored.name.clone(),
+            prefix: stored.prefix.clone(),
+            scopes: Scopes::from_stored(&stored.scopes).names(),
+            created_at: rfc3339(stored.created_at),
+            expires_at: stored.expires_at.map(rfc3339),
+            last_used_at: stored.last_used_at.map(rfc3339),
+            key,
+        }
+    }
+}
+
+/// The body of `POST …/api-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    scopes: Vec<String>,
+    expires_at: Option<String>,
+}
+
+impl Validate for CreateKey {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let length = self.name.trim().chars().count();
+        if length == 0 || self.name.chars().count() > 100 {
+            errors.add(
+                "name",
+                ValidationError::new("invalid_length").with_message("must be 1 to 100 characters".into()),
+            );
+        }
+        if self
+            .expires_at
+            .as_deref()
+            .is_some_and(|at| parse_expiry(at).is_none())
+        {
+            errors.add(
+                "expires_at",
+                ValidationError::new("invalid").with_message("must be an RFC 3339 time in the future".into()),
+            );
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn parse_expiry(at: &str) -> Option<NaiveDateTime> {
+    let parsed = DateTime::parse_from_rfc3339(at)
+        .ok()?
+        .with_timezone(&Utc)
+        .naive_utc();
+    (parsed > portcullis_db::now()).then_some(parsed)
+}
+
+/// Known scopes that keys may hold; each problem is a field error on `scopes[i]`.
+fn key_scopes(names: &[String]) -> Result<Scopes, ApiError> {
+    let mut scopes = Scopes::NONE;
+    let mut errors = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match Scopes::named(name) {
+            None => errors.push(FieldError::new(
+                format!("scopes[{i}]"),
+                "unknown_scope",
+                format!("{name:?} is not in the scope catalog"),
+            )),
+            Some(_) if NEVER_ON_KEYS.contains(&name.as_str()) => errors.push(FieldError::new(
+                format!("scopes[{i}]"),
+                "forbidden_scope",
+                format!("API keys cannot hold {name}"),
+            )),
+            Some(scope) => scopes = scopes | scope,
+        }
+    }
+    if errors.is_empty() {
+        Ok(scopes)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// POST /tenants/{tid}/api-keys
+pub async fn create(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::CreateApiKey)?;
+    let scopes = key_scopes(&body.scopes)?;
+    // A key may only carry what its creator holds (the no-escalation rule).
+    may_grant(access.authority, Authority { scopes, owner: false }).map_err(|denied| {
+        ApiError::Forbidden {
+            code: "forbidden",
+            detail: denied.explain().into(),
+            required_scope: None,
+        }
+    })?;
+    let key = generate();
+    let stored = ApiKey {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: access.tenant.as_str().to_owned(),
+        name: body.name.trim().to_owned(),
+        prefix: display_prefix(&key),
+        key_hash: hash_token(&key),
+        scopes: scopes.to_stored(),
+        created_by: access.user_id.clone(),
+        created_at: portcullis_db::now(),
+        expires_at: body.expires_at.as_deref().and_then(parse_expiry),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    let stored = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            key_rows::insert(conn, &stored)?;
+            let details = json!({"name": stored.name, "scopes": scopes.names()});
+            let change = Change {
+                action: "api_key.created",
+                target_type: "api_key",
+                target_id: &stored.id,
+                details,
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(stored)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(KeyBody::new(&stored, Some(key))))
+}
+
+/// GET /tenants/{tid}/api-keys
+pub async fn list(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::ListApiKeys)?;
+    let page = query.page()?;
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        Ok(key_rows::page(
+            conn,
+            &access.tenant,
+            request.after.as_deref(),
+            request.fetch(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        &page,
+        rows,
+        |k| k.id.as_str(),
+        |k| KeyBody::new(&k, None),
+    )))
+}
+
+/// DELETE /tenants/{tid}/api-keys/{id}
+pub async fn revoke(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::RevokeApiKey)?;
+    let (_, id) = path.into_inner();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            if !key_rows::revoke(conn, &access.tenant, &id, portcullis_db::now())? {
+                return Err(ApiError::not_found());
+            }
+            let change = Change {
+                action: "api_key.revoked",
+                target_type: "api_key",
+                target_id: &id,
+                details: json!({}),
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

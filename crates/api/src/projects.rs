@@ -1,0 +1,318 @@
+//! Projects: the tenant resource, with keyset pagination and optimistic concurrency.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use portcullis_db::projects::{self as project_rows, Project, ProjectChanges};
+use portcullis_db::{write_transaction, DbError, Pool};
+use portcullis_rbac::audit::{self, Actor, Change};
+use portcullis_rbac::table::Route;
+use portcullis_rbac::TenantAccess;
+use portcullis_web::{double_option, rfc3339, with_conn, ApiError, ClientInfo, Page, PageRequest, ValidJson};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use validator::{Validate, ValidationError, ValidationErrors};
+
+const NAME_MAX: usize = 200;
+const DESCRIPTION_MAX: usize = 2000;
+
+/// `Project` of API.md.
+#[derive(Debug, Serialize)]
+struct ProjectBody {
+    id: String,
+    tenant_id: String,
+    name: String,
+    description: Option<String>,
+    created_by: String,
+    created_at: String,
+    updated_at: String,
+    version: i64,
+}
+
+impl From<Project> for ProjectBody {
+    fn from(p: Project) -> Self {
+        ProjectBody {
+            id: p.id,
+            tenant_id: p.tenant_id,
+            name: p.name,
+            description: p.description,
+            created_by: p.created_by,
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+            version: p.version,
+        }
+    }
+}
+
+fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+fn with_etag(mut response: actix_web::HttpResponseBuilder, project: Project) -> HttpResponse {
+    let tag = etag(project.version);
+    response
+        .insert_header((header::ETAG, tag))
+        .json(ProjectBody::from(project))
+}
+
+fn check_name(errors: &mut ValidationErrors, name: &str) {
+    let length = name.trim().chars().count();
+    if length == 0 || name.chars().count() > NAME_MAX {
+        errors.add(
+            "name",
+            ValidationError::new("invalid_length").with_message("must be 1 to 200 characters".into()),
+        );
+    }
+}
+
+fn check_description(errors: &mut ValidationErrors, description: Option<&str>) {
+    if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
+        errors.add(
+            "description",
+            ValidationError::new("too_long").with_message("must be at most 2000 characters".into()),
+        );
+    }
+}
+
+fn finish(errors: ValidationErrors) -> Result<(), ValidationErrors> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// `?limit&cursor&q`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListProjects {
+    limit: Option<i64>,
+    cursor: Option<String>,
+    q: Option<String>,
+}
+
+/// GET /tenants/{tid}/projects
+pub async fn list(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    query: web::Query<ListProjects>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::ListProjects)?;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let needle = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_lowercase);
+    if needle
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > NAME_MAX || q.contains('\0'))
+    {
+        return Err(ApiError::invalid_field(
+            "q",
+            "invalid",
+            "must be at most 200 characters",
+        ));
+    }
+    let request = page.clone();
+    let rows = with_conn(&pool, move |conn| {
+        Ok(project_rows::page(
+            conn,
+            &access.tenant,
+            needle.as_deref(),
+            request.after.as_deref(),
+            request.fetch(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(&page, rows, |p| p.id.as_str(), ProjectBody::from)))
+}
+
+/// The body of `POST …/projects`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    name: String,
+    description: Option<String>,
+}
+
+impl Validate for CreateProject {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        check_name(&mut errors, &self.name);
+        check_description(&mut errors, self.description.as_deref());
+        finish(errors)
+    }
+}
+
+/// POST /tenants/{tid}/projects
+pub async fn create(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<CreateProject>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::CreateProject)?;
+    let project = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let now = portcullis_db::now();
+            let name = body.name.trim().to_owned();
+            let project = Project {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: access.tenant.as_str().to_owned(),
+                name_lower: name.to_lowercase(),
+                name,
+                description: body.description,
+                created_by: access.user_id.clone(),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            project_rows::insert(conn, &project)?;
+            let change = Change {
+                action: "project.created",
+                target_type: "project",
+                target_id: &project.id,
+                details: json!({"name": project.name}),
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(project)
+        })
+    })
+    .await?;
+    let location = format!("/api/v1/tenants/{}/projects/{}", project.tenant_id, project.id);
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::LOCATION, location));
+    Ok(with_etag(response, project))
+}
+
+/// GET /tenants/{tid}/projects/{pid}
+pub async fn get(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::GetProject)?;
+    let (_, id) = path.into_inner();
+    let project = with_conn(&pool, move |conn| {
+        Ok(project_rows::find(conn, &access.tenant, &id)?)
+    })
+    .await?;
+    Ok(with_etag(HttpResponse::Ok(), project))
+}
+
+/// The body of `PATCH …/projects/{pid}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+}
+
+impl Validate for UpdateProject {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(name) = &self.name {
+            check_name(&mut errors, name);
+        }
+        check_description(&mut errors, self.description.clone().flatten().as_deref());
+        finish(errors)
+    }
+}
+
+/// The version named by `If-Match`: `None` without the header, `Some(None)` for `*`, `Some(Some(v))`
+/// for `"v"`; anything else matches no version.
+fn if_match(req: &HttpRequest) -> Option<Option<i64>> {
+    let value = req.headers().get(header::IF_MATCH)?;
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Some(None);
+    }
+    let version = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok());
+    Some(Some(version.unwrap_or(-1)))
+}
+
+/// PATCH /tenants/{tid}/projects/{pid}
+pub async fn update(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    ValidJson(body): ValidJson<UpdateProject>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::UpdateProject)?;
+    let (_, id) = path.into_inner();
+    let expected = if_match(&req).flatten();
+    let project = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let name = body.name.as_deref().map(str::trim);
+            let changes = ProjectChanges {
+                name,
+                name_lower: name.map(str::to_lowercase),
+                description: body.description.as_ref().map(|d| d.as_deref()),
+                updated_at: portcullis_db::now(),
+            };
+            if !project_rows::update(conn, &access.tenant, &id, expected, &changes)? {
+                // Tell "gone" from "changed since": the former is 404, the latter 412.
+                project_rows::find(conn, &access.tenant, &id)?;
+                return Err(ApiError::PreconditionFailed);
+            }
+            let project = project_rows::find(conn, &access.tenant, &id)?;
+            let details = json!({"version": project.version, "fields": changed_fields(&body)});
+            let change = Change {
+                action: "project.updated",
+                target_type: "project",
+                target_id: &id,
+                details,
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(project)
+        })
+    })
+    .await?;
+    Ok(with_etag(HttpResponse::Ok(), project))
+}
+
+fn changed_fields(body: &UpdateProject) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    if body.name.is_some() {
+        fields.push("name");
+    }
+    if body.description.is_some() {
+        fields.push("description");
+    }
+    fields
+}
+
+/// DELETE /tenants/{tid}/projects/{pid}
+pub async fn delete(
+    access: TenantAccess,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    access.require(Route::DeleteProject)?;
+    let (_, id) = path.into_inner();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            if !project_rows::delete(conn, &access.tenant, &id)? {
+                return Err(ApiError::from(DbError::NotFound));
+            }
+            let change = Change {
+                action: "project.deleted",
+                target_type: "project",
+                target_id: &id,
+                details: json!({}),
+            };
+            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,141 @@
+//! The `projects` table. Every function takes the tenant and filters by it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::projects;
+use crate::{DbConn, DbError, TenantId};
+
+/// A stored project.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = projects)]
+pub struct Project {
+    /// UUID v7.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Name.
+    pub name: String,
+    /// Lower-cased name, for the `q` filter.
+    pub name_lower: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Who created it (a user id).
+    pub created_by: String,
+    /// When.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+    /// Starts at 1, +1 per update.
+    pub version: i64,
+}
+
+/// Stores a project.
+pub fn insert(conn: &mut DbConn, project: &Project) -> Result<(), DbError> {
+    diesel::insert_into(projects::table)
+        .values(project)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One project of the tenant.
+pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &str) -> Result<Project, DbError> {
+    Ok(projects::table
+        .find(id)
+        .filter(projects::tenant_id.eq(tenant.as_str()))
+        .select(Project::as_select())
+        .first(conn)?)
+}
+
+/// A page of the tenant's projects, newest first. `name_contains` must already be lower-cased.
+/// Keyset pagination on the time-ordered id: rows inserted meanwhile sort before the cursor, so pages
+/// neither repeat nor skip rows.
+pub fn page(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    name_contains: Option<&str>,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Project>, DbError> {
+    let mut query = projects::table
+        .filter(projects::tenant_id.eq(tenant.as_str()))
+        .order(projects::id.desc())
+        .limit(limit)
+        .select(Project::as_select())
+        .into_boxed();
+    if let Some(needle) = name_contains {
+        query = query.filter(projects::name_lower.like(like_pattern(needle)).escape('\\'));
+    }
+    if let Some(before) = before {
+        query = query.filter(projects::id.lt(before.to_owned()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// `%needle%` with LIKE's wildcards in the needle taken literally.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The fields of an update.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = projects)]
+pub struct ProjectChanges<'a> {
+    /// New name.
+    pub name: Option<&'a str>,
+    /// Its lower-cased form.
+    pub name_lower: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<&'a str>>,
+    /// Update time.
+    pub updated_at: NaiveDateTime,
+}
+
+/// Applies changes and bumps the version, only if the version is still `expected` (when given).
+/// Returns false when the project does not exist in the tenant or its version moved on; the single
+/// conditional UPDATE is what lets exactly one of several concurrent writers win.
+pub fn update(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    id: &str,
+    expected: Option<i64>,
+    changes: &ProjectChanges<'_>,
+) -> Result<bool, DbError> {
+    let target = projects::table
+        .find(id)
+        .filter(projects::tenant_id.eq(tenant.as_str()));
+    let changed = match expected {
+        Some(version) => diesel::update(target.filter(projects::version.eq(version)))
+            .set((changes, projects::version.eq(projects::version + 1)))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((changes, projects::version.eq(projects::version + 1)))
+            .execute(conn)?,
+    };
+    Ok(changed == 1)
+}
+
+/// Deletes a project of the tenant; false when there is none.
+pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &str) -> Result<bool, DbError> {
+    let changed = diesel::delete(
+        projects::table
+            .find(id)
+            .filter(projects::tenant_id.eq(tenant.as_str())),
+    )
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn wildcards_in_the_needle_are_literal() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

@@ -18,9 +18,15 @@ pub struct Actor {
 
 impl From<&TenantAccess> for Actor {
     fn from(access: &TenantAccess) -> Self {
-        Actor {
-            kind: "user",
-            id: access.user_id.clone(),
+        match &access.api_key {
+            Some(key) => Actor {
+                kind: "api_key",
+                id: key.clone(),
+            },
+            None => Actor {
+                kind: "user",
+                id: access.user_id.clone(),
+            },
         }
     }
 }

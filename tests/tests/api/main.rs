@@ -4,11 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+mod api_keys;
+mod audit;
 mod cors;
 mod headers;
+mod isolation;
 mod login;
 mod matrix;
 mod migrations;
+mod projects;
 mod readiness;
 mod refresh;
 mod sessions;

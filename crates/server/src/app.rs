@@ -5,11 +5,17 @@ use std::net::TcpListener;
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header;
-use actix_web::middleware::from_fn;
+use std::time::Duration;
+
+use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder};
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
-use portcullis_web::{finish_response, not_found, path_config, query_config, SecurityPolicy};
+use portcullis_web::{
+    finish_response, not_found, path_config, query_config, ClientKey, Quota, SecurityPolicy, TrustedProxies,
+};
 
 use crate::config::{AppEnv, CorsOrigins, Settings};
 use crate::health;
@@ -28,6 +34,12 @@ pub enum StartupError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A rate limit could not be configured.
+    #[error("rate limit: {0}")]
+    RateLimit(String),
     /// The argon2 parameters were refused.
     #[error("password hashing cannot start: {0}")]
     Hashing(String),
@@ -61,11 +73,28 @@ impl Application {
             source,
         })?;
         let port = listener.local_addr()?.port();
-        log::info!("listening on {} ({:?})", listener.local_addr()?, settings.app_env);
+        let tls = match &settings.tls {
+            Some(files) => Some(crate::tls::server_config(files).map_err(StartupError::Tls)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        log::info!(
+            "listening on {scheme}://{} ({:?})",
+            listener.local_addr()?,
+            settings.app_env
+        );
+        let proxies = TrustedProxies(settings.trusted_proxies.clone());
+        let limits = settings.rate_limit;
+        let auth_period = Duration::from_secs(60) / limits.auth_per_min;
+        let api_period = Duration::from_secs(1) / limits.api_per_sec;
+        let auth_quota = governor(Quota::Auth, &proxies, auth_period, limits.auth_burst)?;
+        let api_quota = governor(Quota::Api, &proxies, api_period, limits.api_burst)?;
+        let proxies = web::Data::new(proxies);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(pool.clone())
                 .app_data(auth.clone())
+                .app_data(proxies.clone())
                 .app_data(SecurityPolicy {
                     hsts: settings.app_env == AppEnv::Production,
                 })
@@ -74,6 +103,8 @@ impl Application {
                 // Order, innermost first: CORS answers preflights; the response middleware, outermost,
                 // gives every answer (CORS refusals and 404s included) its id, headers and problem body
                 // and writes the access log line with the final status.
+                .wrap(Condition::new(limits.enabled, Governor::new(&auth_quota)))
+                .wrap(Condition::new(limits.enabled, Governor::new(&api_quota)))
                 .wrap(cors(&settings.cors_allowed_origins))
                 .wrap(from_fn(finish_response))
                 // `web::resource` (not `App::route`, which guards the whole resource by method) so that a
@@ -83,9 +114,17 @@ impl Application {
                 .service(web::scope("/api/v1").configure(portcullis_api::configure))
                 .default_service(web::to(not_found))
         })
-        .listen(listener)?
+        // A client gets 5 s to send a request head and 1 s to close after the response, and an idle
+        // keep-alive connection is dropped after 30 s, so slow or silent clients cannot hold workers.
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(Duration::from_secs(30))
         // In-flight requests get this long to finish after SIGTERM/SIGINT.
-        .shutdown_timeout(30)
+        .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Application { port, server })
     }
@@ -104,6 +143,23 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+type ClientGovernor = GovernorConfig<ClientKey, NoOpMiddleware>;
+
+/// One quota: a token every `period`, at most `burst` at once, per client address.
+fn governor(
+    quota: Quota,
+    proxies: &TrustedProxies,
+    period: Duration,
+    burst: u32,
+) -> Result<ClientGovernor, StartupError> {
+    GovernorConfigBuilder::default()
+        .period(period.max(Duration::from_nanos(1)))
+        .burst_size(burst)
+        .key_extractor(ClientKey::new(quota, proxies.clone()))
+        .finish()
+        .ok_or_else(|| StartupError::RateLimit(format!("{quota:?} quota needs a positive rate and burst")))
 }
 
 fn auth_config(settings: &Settings) -> AuthConfig {

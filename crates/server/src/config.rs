@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+use ipnet::IpNet;
 use portcullis_auth::password::HashParams;
 use portcullis_db::{DatabaseUrl, PoolOptions};
 use rand::RngCore;
@@ -80,6 +81,36 @@ pub struct Settings {
     pub argon2: HashParams,
     /// `HASH_CONCURRENCY`.
     pub hash_concurrency: usize,
+    /// `RATE_LIMIT_*`.
+    pub rate_limit: RateLimits,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE`, checked to load.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Per-client request quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `RATE_LIMIT_ENABLED`.
+    pub enabled: bool,
+    /// `RATE_LIMIT_AUTH_PER_MIN`.
+    pub auth_per_min: u32,
+    /// `RATE_LIMIT_AUTH_BURST`.
+    pub auth_burst: u32,
+    /// `RATE_LIMIT_API_PER_SEC`.
+    pub api_per_sec: u32,
+    /// `RATE_LIMIT_API_BURST`.
+    pub api_burst: u32,
+}
+
+/// A certificate chain and private key in PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `TLS_CERT_FILE`.
+    pub cert: PathBuf,
+    /// `TLS_KEY_FILE`.
+    pub key: PathBuf,
 }
 
 /// Every configuration problem found, one per line.
@@ -189,6 +220,15 @@ impl Settings {
             reader.problem("HASH_CONCURRENCY must be from 1 to 256".into());
         }
 
+        let rate_limit = reader.rate_limits();
+        let trusted_proxies = reader.trusted_proxies();
+        let tls = reader.tls();
+        let insecure_public_url = public_url.starts_with("http://") && trusted_proxies.is_empty();
+        if app_env == AppEnv::Production && insecure_public_url {
+            reader.problem(
+                "PUBLIC_URL must be https:// in production (or name the TLS-terminating proxy in TRUSTED_PROXIES)".into(),
+            );
+        }
         let tokens = (
             access_ttl,
             refresh_ttl,
@@ -249,6 +289,9 @@ impl Settings {
             refresh_reuse_grace,
             argon2,
             hash_concurrency,
+            rate_limit,
+            trusted_proxies,
+            tls,
         })
     }
 }
@@ -289,6 +332,79 @@ impl<'a> Reader<'a> {
             return None;
         }
         Some(Duration::from_secs(value))
+    }
+
+    fn rate_limits(&mut self) -> RateLimits {
+        let enabled = match self
+            .get("RATE_LIMIT_ENABLED")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                self.problem(format!("RATE_LIMIT_ENABLED must be true or false, not {other:?}"));
+                true
+            }
+        };
+        let mut positive = |name: &str, default: u32| {
+            let value = self
+                .parse(name, Some(default), "a positive number")
+                .unwrap_or(default);
+            if value == 0 {
+                self.problem(format!("{name} must be at least 1"));
+            }
+            value.max(1)
+        };
+        RateLimits {
+            enabled,
+            auth_per_min: positive("RATE_LIMIT_AUTH_PER_MIN", 30),
+            auth_burst: positive("RATE_LIMIT_AUTH_BURST", 10),
+            api_per_sec: positive("RATE_LIMIT_API_PER_SEC", 100),
+            api_burst: positive("RATE_LIMIT_API_BURST", 200),
+        }
+    }
+
+    fn trusted_proxies(&mut self) -> Vec<IpNet> {
+        let Some(raw) = self.get("TRUSTED_PROXIES") else {
+            return Vec::new();
+        };
+        let mut nets = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(net) => nets.push(net),
+                Err(_) => self.problem(format!(
+                    "TRUSTED_PROXIES: {entry:?} is not an address or CIDR range"
+                )),
+            }
+        }
+        nets
+    }
+
+    fn tls(&mut self) -> Option<TlsFiles> {
+        match (self.get("TLS_CERT_FILE"), self.get("TLS_KEY_FILE")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let files = TlsFiles {
+                    cert: PathBuf::from(cert),
+                    key: PathBuf::from(key),
+                };
+                match crate::tls::server_config(&files) {
+                    Ok(_) => Some(files),
+                    Err(err) => {
+                        self.problem(format!("TLS_CERT_FILE/TLS_KEY_FILE: {err}"));
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.problem("TLS_CERT_FILE and TLS_KEY_FILE must be set together".into());
+                None
+            }
+        }
     }
 
     fn argon2(&mut self) -> Option<HashParams> {
@@ -453,10 +569,16 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "*"),
             ("BIND_ADDR", "nowhere"),
             ("DATABASE_URL", "mysql://x"),
+            ("PUBLIC_URL", "http://auth.example.com"),
+            ("TRUSTED_PROXIES", "not-an-ip"),
+            ("TLS_CERT_FILE", "/nonexistent/cert.pem"),
         ]))
         .unwrap_err();
         let text = errors.to_string();
         for needle in [
+            "PUBLIC_URL must be https://",
+            "not-an-ip",
+            "must be set together",
             "JWT_SECRET must be at least 32",
             "SESSION_SECRET is required",
             "not `*`",
@@ -465,7 +587,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
-        assert_eq!(errors.0.len(), 5, "{text}");
+        assert_eq!(errors.0.len(), 8, "{text}");
     }
 
     #[test]

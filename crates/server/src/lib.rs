@@ -8,9 +8,10 @@
 mod app;
 pub mod config;
 mod health;
+mod tls;
 
 pub use app::{Application, StartupError};
-pub use config::{AppEnv, ConfigErrors, CorsOrigins, Settings};
+pub use config::{AppEnv, ConfigErrors, CorsOrigins, RateLimits, Settings, TlsFiles};
 
 /// Runs migrations on a single direct connection, so a connection failure carries the driver's own
 /// message (a wrong PostgreSQL password says so) instead of a pool time-out.

@@ -70,7 +70,8 @@ fn check_config_reports_every_problem_and_exits_non_zero() {
         "JWT_SECRET",
         "SESSION_SECRET",
         "CORS_ALLOWED_ORIGINS",
-        "3 problems",
+        "PUBLIC_URL",
+        "4 problems",
     ] {
         assert!(said.contains(needle), "{needle} in {said}");
     }

@@ -12,12 +12,14 @@ mod error;
 mod extract;
 mod middleware;
 mod page;
+mod rate_limit;
 mod time;
 
 pub use blocking::with_conn;
-pub use client::ClientInfo;
+pub use client::{client_ip, ClientInfo, TrustedProxies};
 pub use error::{problem_body, ApiError, FieldError};
 pub use extract::{field_errors, path_config, query_config, OptionalJson, ValidJson, JSON_BODY_LIMIT};
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{Page, PageRequest};
+pub use rate_limit::{is_auth_path, ClientKey, Quota, RateKey};
 pub use time::{double_option, rfc3339};

@@ -114,6 +114,7 @@ async fn a_wrong_method_is_a_problem_json_405_with_allow() {
 async fn production_adds_hsts() {
     let app = portcullis_tests::spawn_app_with(|vars| {
         vars.insert("APP_ENV".into(), "production".into());
+        vars.insert("PUBLIC_URL".into(), "https://auth.example.com".into());
     })
     .await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();

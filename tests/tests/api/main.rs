@@ -3,6 +3,7 @@
 // Test code: a failed step should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod account;
 mod api_keys;
 mod audit;

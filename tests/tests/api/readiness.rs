@@ -126,3 +126,61 @@ async fn readiness_follows_the_database_down_and_back() {
     }
     assert!(recovered, "readiness returns without a restart");
 }
+
+#[actix_web::test]
+async fn writes_during_an_outage_fail_fast_and_every_acknowledged_write_survives() {
+    let (app, mut outage) = spawn_app_with_outage().await;
+    let tokens = app.signup("writer@example.com").await;
+    let token = portcullis_tests::access(&tokens).to_owned();
+    let tid = app.create_tenant(&token, "outage").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let projects = format!("/api/v1/tenants/{tid}/projects");
+    let mut acknowledged = Vec::new();
+    let mut unavailable = 0;
+    for i in 0..16 {
+        match i {
+            6 => outage.begin(),
+            10 => outage.end(),
+            _ => {}
+        }
+        // The client timeout bounds each request: a hang fails the test.
+        let response = app
+            .request(reqwest::Method::POST, &projects, Some(&token))
+            .json(&serde_json::json!({ "name": format!("project {i}") }))
+            .timeout(Duration::from_secs(6))
+            .send()
+            .await
+            .expect("answered, not hung");
+        match response.status().as_u16() {
+            201 => acknowledged.push(
+                response.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            503 => {
+                assert!(response.headers().get("retry-after").is_some());
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["code"], "service_unavailable");
+                assert!(
+                    !body.to_string().contains("connection"),
+                    "no driver detail leaks: {body}"
+                );
+                unavailable += 1;
+            }
+            other => panic!("request {i}: unexpected {other}"),
+        }
+    }
+    assert!(unavailable > 0, "the outage was noticed");
+    assert!(
+        acknowledged.len() >= 6 + 3,
+        "writes before and after the outage succeed: {}",
+        acknowledged.len()
+    );
+    for id in &acknowledged {
+        let response = app.get(&format!("{projects}/{id}"), Some(&token)).await;
+        assert_eq!(response.status(), 200, "acknowledged project {id} is stored");
+    }
+}

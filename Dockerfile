@@ -2,8 +2,9 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p portcullis-server \
- && install -D target/release/portcullis /out/portcullis
+RUN cargo build --release --locked -p portcullis-server -p portcullis-github-fake \
+ && install -D target/release/portcullis /out/portcullis \
+ && install -D target/release/github-fake /out/github-fake
 
 # Run: a slim image, a non-root user, nothing but the binary and CA certificates (for GitHub).
 FROM debian:bookworm-slim
@@ -12,6 +13,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /app --uid 10001 portcullis
 COPY --from=build /out/portcullis /usr/local/bin/portcullis
+COPY --from=build /out/github-fake /usr/local/bin/github-fake
 USER portcullis
 WORKDIR /app
 ENV BIND_ADDR=0.0.0.0:8080 \

@@ -18,6 +18,10 @@ pub mod action {
     pub const SESSION_REVOKED: &str = "session.revoked";
     /// The password changed.
     pub const PASSWORD_CHANGED: &str = "password.changed";
+    /// A GitHub account was linked.
+    pub const IDENTITY_LINKED: &str = "identity.linked";
+    /// A GitHub account was unlinked.
+    pub const IDENTITY_UNLINKED: &str = "identity.unlinked";
 }
 
 /// Records an event for `user_id`.

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 mod events;
+pub mod github;
 pub mod password;
 mod principal;
 mod routes;
@@ -41,6 +42,12 @@ pub struct AuthConfig {
     pub hash_params: HashParams,
     /// Concurrent hashes.
     pub hash_concurrency: usize,
+    /// GitHub sign-in, when configured.
+    pub github: Option<github::GithubConfig>,
+    /// Where clients reach this server (`PUBLIC_URL`), for the OAuth callback URL.
+    pub public_url: String,
+    /// `OAUTH_REDIRECT_ALLOWLIST`: the exact URLs a sign-in may end on.
+    pub redirect_allowlist: Vec<String>,
 }
 
 /// The audience of access tokens.
@@ -51,14 +58,22 @@ pub struct Auth {
     config: AuthConfig,
     keys: TokenKeys,
     hasher: PasswordHasher,
+    http: reqwest::Client,
 }
 
 impl Auth {
-    /// Builds the keys and the hasher (which computes the dummy hash once).
-    pub fn new(config: AuthConfig) -> Result<Auth, argon2::Error> {
+    /// Builds the keys, the hasher (which computes the dummy hash once) and the outbound HTTP client.
+    pub fn new(config: AuthConfig) -> Result<Auth, String> {
         let keys = TokenKeys::new(&config.jwt_secret, &config.issuer, AUDIENCE);
-        let hasher = PasswordHasher::new(config.hash_params, config.hash_concurrency)?;
-        Ok(Auth { config, keys, hasher })
+        let hasher =
+            PasswordHasher::new(config.hash_params, config.hash_concurrency).map_err(|e| e.to_string())?;
+        let http = github::http_client().map_err(|e| e.to_string())?;
+        Ok(Auth {
+            config,
+            keys,
+            hasher,
+            http,
+        })
     }
 
     /// The token keys (for other crates' tests and for API-key-free tools).

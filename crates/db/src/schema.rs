@@ -162,6 +162,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Linked external accounts.
+    identities (provider, provider_user_id) {
+        provider -> Text,
+        provider_user_id -> Text,
+        user_id -> Text,
+        login -> Text,
+        linked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Unused OAuth states.
+    oauth_states (state_hash) {
+        state_hash -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Single-use login and link codes.
+    login_codes (code_hash) {
+        code_hash -> Text,
+        purpose -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
@@ -181,4 +211,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     projects,
     api_keys,
+    identities,
+    oauth_states,
+    login_codes,
 );

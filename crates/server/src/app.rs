@@ -9,8 +9,14 @@ use std::time::Duration;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder};
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
+use portcullis_auth::github::GithubConfig;
 use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
 use portcullis_web::{
@@ -40,8 +46,8 @@ pub enum StartupError {
     /// A rate limit could not be configured.
     #[error("rate limit: {0}")]
     RateLimit(String),
-    /// The argon2 parameters were refused.
-    #[error("password hashing cannot start: {0}")]
+    /// The argon2 parameters or a secret were refused.
+    #[error("identity setup failed: {0}")]
     Hashing(String),
     /// Anything else from the runtime.
     #[error("server error: {0}")]
@@ -65,14 +71,21 @@ impl Application {
             log::info!("applied migrations: {}", applied.join(", "));
         }
         let pool = web::Data::new(portcullis_db::build_pool(&settings.database_url, &settings.pool));
-        let auth = web::Data::new(
-            Auth::new(auth_config(&settings)).map_err(|err| StartupError::Hashing(err.to_string()))?,
-        );
         let listener = TcpListener::bind(settings.bind_addr).map_err(|source| StartupError::Bind {
             addr: settings.bind_addr,
             source,
         })?;
         let port = listener.local_addr()?.port();
+        let mut settings = settings;
+        if settings.public_url_is_default {
+            // With BIND_ADDR port 0 the default PUBLIC_URL only becomes known now.
+            let scheme = if settings.tls.is_some() { "https" } else { "http" };
+            settings.public_url = format!("{scheme}://{}", listener.local_addr()?);
+        }
+        let auth = web::Data::new(Auth::new(auth_config(&settings)).map_err(StartupError::Hashing)?);
+        let session_key = Key::try_from(settings.session_secret.expose())
+            .map_err(|err| StartupError::Hashing(format!("SESSION_SECRET unusable: {err}")))?;
+        let secure_cookies = settings.app_env == AppEnv::Production;
         let tls = match &settings.tls {
             Some(files) => Some(crate::tls::server_config(files).map_err(StartupError::Tls)?),
             None => None,
@@ -103,6 +116,7 @@ impl Application {
                 // Order, innermost first: CORS answers preflights; the response middleware, outermost,
                 // gives every answer (CORS refusals and 404s included) its id, headers and problem body
                 // and writes the access log line with the final status.
+                .wrap(oauth_session(session_key.clone(), secure_cookies))
                 .wrap(Condition::new(limits.enabled, Governor::new(&auth_quota)))
                 .wrap(Condition::new(limits.enabled, Governor::new(&api_quota)))
                 .wrap(cors(&settings.cors_allowed_origins))
@@ -172,7 +186,36 @@ fn auth_config(settings: &Settings) -> AuthConfig {
         reuse_grace: settings.refresh_reuse_grace,
         hash_params: settings.argon2,
         hash_concurrency: settings.hash_concurrency,
+        github: settings.github.as_ref().map(|g| GithubConfig {
+            client_id: g.client_id.clone(),
+            client_secret: String::from_utf8_lossy(g.client_secret.expose()).into_owned(),
+            authorize_url: g.authorize_url.clone(),
+            token_url: g.token_url.clone(),
+            api_url: g.api_url.clone(),
+        }),
+        public_url: settings.public_url.clone(),
+        redirect_allowlist: settings.redirect_allowlist.clone(),
     }
+}
+
+/// The encrypted cookie that carries an OAuth flow's state, PKCE verifier and redirect URI between the
+/// authorize redirect and the callback. Only the GitHub routes write to it; other requests do not get
+/// a cookie.
+fn oauth_session(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    let name = if secure {
+        "__Host-portcullis-oauth"
+    } else {
+        "portcullis-oauth"
+    };
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(name.to_owned())
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_path("/".to_owned())
+        .cookie_same_site(SameSite::Lax)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::minutes(10)))
+        .build()
 }
 
 /// Exact-origin CORS. API calls authenticate with bearer tokens, never cookies, so credentials are

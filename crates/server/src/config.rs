@@ -87,6 +87,27 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE`, checked to load.
     pub tls: Option<TlsFiles>,
+    /// `GITHUB_*`, when GitHub sign-in is configured.
+    pub github: Option<GithubSettings>,
+    /// `OAUTH_REDIRECT_ALLOWLIST`.
+    pub redirect_allowlist: Vec<String>,
+    /// Whether `PUBLIC_URL` was left to its default (then a port-0 bind fills in the real port).
+    pub public_url_is_default: bool,
+}
+
+/// GitHub OAuth application settings.
+#[derive(Debug, Clone)]
+pub struct GithubSettings {
+    /// `GITHUB_CLIENT_ID`.
+    pub client_id: String,
+    /// `GITHUB_CLIENT_SECRET`.
+    pub client_secret: Secret,
+    /// `GITHUB_AUTHORIZE_URL`.
+    pub authorize_url: String,
+    /// `GITHUB_TOKEN_URL`.
+    pub token_url: String,
+    /// `GITHUB_API_URL`.
+    pub api_url: String,
 }
 
 /// Per-client request quotas.
@@ -223,6 +244,9 @@ impl Settings {
         let rate_limit = reader.rate_limits();
         let trusted_proxies = reader.trusted_proxies();
         let tls = reader.tls();
+        let github = reader.github();
+        let redirect_allowlist = reader.redirect_allowlist();
+        let public_url_is_default = reader.get("PUBLIC_URL").is_none();
         let insecure_public_url = public_url.starts_with("http://") && trusted_proxies.is_empty();
         if app_env == AppEnv::Production && insecure_public_url {
             reader.problem(
@@ -292,6 +316,9 @@ impl Settings {
             rate_limit,
             trusted_proxies,
             tls,
+            github,
+            redirect_allowlist,
+            public_url_is_default,
         })
     }
 }
@@ -363,6 +390,55 @@ impl<'a> Reader<'a> {
             api_per_sec: positive("RATE_LIMIT_API_PER_SEC", 100),
             api_burst: positive("RATE_LIMIT_API_BURST", 200),
         }
+    }
+
+    fn url(&mut self, name: &str, default: &str) -> String {
+        let value = self.get(name).unwrap_or(default).trim_end_matches('/').to_owned();
+        if !is_http_url(&value) {
+            self.problem(format!(
+                "{name} must be an http:// or https:// URL, not {value:?}"
+            ));
+        }
+        value
+    }
+
+    fn github(&mut self) -> Option<GithubSettings> {
+        let authorize_url = self.url("GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize");
+        let token_url = self.url("GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token");
+        let api_url = self.url("GITHUB_API_URL", "https://api.github.com");
+        match (self.get("GITHUB_CLIENT_ID"), self.get("GITHUB_CLIENT_SECRET")) {
+            (None, None) => None,
+            (Some(id), Some(secret)) => Some(GithubSettings {
+                client_id: id.to_owned(),
+                client_secret: Secret(secret.as_bytes().to_vec()),
+                authorize_url,
+                token_url,
+                api_url,
+            }),
+            _ => {
+                self.problem("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET must be set together".into());
+                None
+            }
+        }
+    }
+
+    fn redirect_allowlist(&mut self) -> Vec<String> {
+        let entries: Vec<String> = self
+            .get("OAUTH_REDIRECT_ALLOWLIST")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for entry in &entries {
+            if !is_http_url(entry) || entry.contains('#') {
+                self.problem(format!(
+                    "OAUTH_REDIRECT_ALLOWLIST: {entry:?} is not an absolute http(s) URL"
+                ));
+            }
+        }
+        entries
     }
 
     fn trusted_proxies(&mut self) -> Vec<IpNet> {
@@ -495,6 +571,12 @@ impl<'a> Reader<'a> {
         }
         CorsOrigins::List(entries)
     }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(' ')
+    })
 }
 
 fn is_origin(origin: &str) -> bool {

@@ -114,11 +114,7 @@ fn github_only_user(app: &TestApp, email: &str) -> String {
         },
     )
     .unwrap();
-    let keys = TokenKeys::new(
-        JWT_SECRET.as_bytes(),
-        "http://127.0.0.1:0",
-        portcullis_auth::AUDIENCE,
-    );
+    let keys = TokenKeys::new(JWT_SECRET.as_bytes(), &app.address, portcullis_auth::AUDIENCE);
     keys.issue_access(&user_id, &session_id, chrono::Utc::now().timestamp(), 600)
         .unwrap()
 }

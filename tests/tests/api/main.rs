@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod audit;
 mod cors;
+mod github;
 mod headers;
 mod isolation;
 mod login;

@@ -26,7 +26,7 @@ struct MeBody {
 
 /// GET /me
 pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
-    let (user, tenants) = with_conn(&pool, move |conn| {
+    let (user, tenants, identities) = with_conn(&pool, move |conn| {
         let user = users::find(conn, &principal.user_id)?;
         let held = memberships::roles_by_tenant(conn, &principal.user_id)?;
         let mut bodies = Vec::new();
@@ -36,13 +36,16 @@ pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpRespo
             let tenant = portcullis_db::tenants::find(conn, &TenantId::new(tenant_id))?;
             bodies.push(serde_json::json!({"id": tenant.id, "name": tenant.name, "slug": tenant.slug, "roles": roles}));
         }
-        Ok((user, bodies))
+        let identities: Vec<serde_json::Value> = portcullis_db::identities::of_user(conn, &principal.user_id)?
+            .into_iter()
+            .map(|i| serde_json::json!({"provider": i.provider, "login": i.login, "linked_at": portcullis_web::rfc3339(i.linked_at)}))
+            .collect();
+        Ok((user, bodies, identities))
     })
     .await?;
-    // Linked identities arrive with GitHub sign-in; until then an account has none.
     Ok(HttpResponse::Ok().json(MeBody {
         user: UserBody::from(&user),
-        identities: Vec::new(),
+        identities,
         tenants,
     }))
 }

@@ -2,6 +2,7 @@
 
 mod account;
 mod body;
+mod github;
 mod login;
 mod session_routes;
 
@@ -21,5 +22,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .patch(account::update_me)
                 .delete(account::delete_me),
         )
-        .service(web::resource("/me/security-events").get(account::security_events));
+        .service(web::resource("/me/security-events").get(account::security_events))
+        .service(web::resource("/me/identities/github").delete(github::unlink))
+        .service(web::resource("/auth/github/authorize").get(github::authorize))
+        .service(web::resource("/auth/github/callback").get(github::callback))
+        .service(web::resource("/auth/github/link").post(github::start_link))
+        .service(web::resource("/auth/oauth/exchange").post(github::exchange));
 }

@@ -114,3 +114,76 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     found
 }
+
+/// A free port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http(port: u16, request: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_and_refuses_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    // An expensive argon2 setting makes a sign-in slow enough to be in flight when the signal lands.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDR", &bind)
+        .env("ARGON2_MEMORY_KIB", "262144")
+        .env("ARGON2_ITERATIONS", "4")
+        .env("RATE_LIMIT_ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        http(
+            port,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    assert!(ready, "the server came up");
+
+    let body = r#"{"email":"nobody@example.com","password":"correct horse battery staple"}"#;
+    let request = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let in_flight = std::thread::spawn(move || http(port, &request));
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let answer = in_flight
+        .join()
+        .unwrap()
+        .expect("the in-flight request was answered");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful exit: {status:?}");
+    assert!(
+        http(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").is_err(),
+        "no new connections after shutdown"
+    );
+}

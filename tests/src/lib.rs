@@ -247,6 +247,26 @@ impl TestApp {
     }
 }
 
+/// Runs one SQL statement straight on the test database (to age a row, say), bypassing the server.
+pub fn execute_sql(app: &TestApp, sql: &str) -> usize {
+    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).expect("database url");
+    let mut conn =
+        portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).expect("test database");
+    let statement = diesel::sql_query(sql);
+    match &mut conn {
+        portcullis_db::DbConn::Postgres(pg) => statement.execute(pg),
+        portcullis_db::DbConn::Sqlite(sqlite) => statement.execute(sqlite),
+    }
+    .expect("statement runs")
+}
+
+/// A timestamp literal both backends accept, `seconds` from now (negative: in the past).
+pub fn sql_time(seconds: i64) -> String {
+    (portcullis_db::now() + chrono::Duration::seconds(seconds))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 /// The access token of a token response.
 pub fn access(tokens: &serde_json::Value) -> &str {
     tokens["access_token"].as_str().expect("access_token")

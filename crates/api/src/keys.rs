@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use portcullis_auth::api_keys::{display_prefix, generate};
 use portcullis_auth::tokens::hash_token;
 use portcullis_db::api_keys::{self as key_rows, ApiKey};
-use portcullis_db::{write_transaction, Pool};
+use portcullis_db::{write_transaction, DbConn, Pool, TenantId};
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::grants::may_grant;
 use portcullis_rbac::grants::Authority;
@@ -214,21 +214,8 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::RevokeApiKey)?;
     let (_, id) = path.into_inner();
-    with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            if !key_rows::revoke(conn, &access.tenant, &id, portcullis_db::now())? {
-                return Err(ApiError::not_found());
-            }
-            let change = Change {
-                action: "api_key.revoked",
-                target_type: "api_key",
-                target_id: &id,
-                details: json!({}),
-            };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
-            Ok(())
-        })
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
+        key_rows::revoke(conn, tenant, id, portcullis_db::now())
+    };
+    audit::remove_audited(&pool, access, client, ("api_key.revoked", "api_key"), id, revoke).await
 }

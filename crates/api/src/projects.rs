@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::projects::{self as project_rows, Project, ProjectChanges};
-use portcullis_db::{write_transaction, DbError, Pool};
+use portcullis_db::{write_transaction, Pool};
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
@@ -298,21 +298,13 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::DeleteProject)?;
     let (_, id) = path.into_inner();
-    with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            if !project_rows::delete(conn, &access.tenant, &id)? {
-                return Err(ApiError::from(DbError::NotFound));
-            }
-            let change = Change {
-                action: "project.deleted",
-                target_type: "project",
-                target_id: &id,
-                details: json!({}),
-            };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
-            Ok(())
-        })
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    audit::remove_audited(
+        &pool,
+        access,
+        client,
+        ("project.deleted", "project"),
+        id,
+        project_rows::delete,
+    )
+    .await
 }

@@ -26,6 +26,23 @@ fn duration(std: std::time::Duration) -> Duration {
     Duration::from_std(std).unwrap_or(Duration::MAX)
 }
 
+/// A new, unspent refresh-token row.
+fn unspent(
+    token_hash: String,
+    session_id: &str,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> RefreshToken {
+    RefreshToken {
+        token_hash,
+        session_id: session_id.to_owned(),
+        created_at: now,
+        expires_at,
+        spent_at: None,
+        successor_hash: None,
+    }
+}
+
 /// Opens a session for `user` with its first refresh token.
 pub fn start(conn: &mut DbConn, auth: &Auth, user: &User, client: &ClientInfo) -> Result<Grant, ApiError> {
     let now = portcullis_db::now();
@@ -47,14 +64,7 @@ pub fn start(conn: &mut DbConn, auth: &Auth, user: &User, client: &ClientInfo) -
         sessions::insert(conn, &session)?;
         refresh_tokens::insert(
             conn,
-            &RefreshToken {
-                token_hash: hash_token(&refresh_token),
-                session_id: session.id.clone(),
-                created_at: now,
-                expires_at: expires,
-                spent_at: None,
-                successor_hash: None,
-            },
+            &unspent(hash_token(&refresh_token), &session.id, now, expires),
         )?;
         Ok::<_, ApiError>(())
     })?;
@@ -117,17 +127,7 @@ pub fn rotate(
         match spent_at {
             None => {
                 let expires = (now + refresh_ttl).min(session.absolute_expires_at);
-                refresh_tokens::insert(
-                    conn,
-                    &RefreshToken {
-                        token_hash: successor_hash.clone(),
-                        session_id: session.id.clone(),
-                        created_at: now,
-                        expires_at: expires,
-                        spent_at: None,
-                        successor_hash: None,
-                    },
-                )?;
+                refresh_tokens::insert(conn, &unspent(successor_hash.clone(), &session.id, now, expires))?;
                 sessions::touch(conn, &session.id, now, expires)?;
                 Ok(Rotation::Rotated {
                     user_id: session.user_id,

@@ -1,8 +1,9 @@
 //! Writing the tenant audit log, inside the transaction of the change.
 
+use actix_web::HttpResponse;
 use portcullis_db::audit::{self, AuditEvent};
-use portcullis_db::{DbConn, DbError, TenantId};
-use portcullis_web::ClientInfo;
+use portcullis_db::{write_transaction, DbConn, DbError, Pool, TenantId};
+use portcullis_web::{with_conn, ApiError, ClientInfo};
 use serde_json::Value;
 
 use crate::TenantAccess;
@@ -67,4 +68,37 @@ pub fn record(
             created_at: portcullis_db::now(),
         },
     )
+}
+
+/// Removes (deletes or revokes) one resource of the tenant and records `action` in the same
+/// transaction; `remove` answering false means there was no such resource in this tenant: 404, and
+/// nothing is recorded. Answers 204.
+pub async fn remove_audited<F>(
+    pool: &Pool,
+    access: TenantAccess,
+    client: ClientInfo,
+    (action, target_type): (&'static str, &'static str),
+    id: String,
+    remove: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut DbConn, &TenantId, &str) -> Result<bool, DbError> + Send + 'static,
+{
+    with_conn(pool, move |conn| {
+        write_transaction(conn, |conn| {
+            if !remove(conn, &access.tenant, &id)? {
+                return Err(ApiError::not_found());
+            }
+            let change = Change {
+                action,
+                target_type,
+                target_id: &id,
+                details: serde_json::json!({}),
+            };
+            record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,7 +1,6 @@
 //! GitHub sign-in against the local fake, driven as a browser would: following redirects by hand and
 //! keeping cookies.
 
-use diesel::RunQueryDsl;
 use portcullis_github_fake::{FakeEmail, FakeGithub, FakeUser};
 use portcullis_tests::{access, spawn_app_with, TestApp, PASSWORD};
 use reqwest::header::LOCATION;
@@ -425,18 +424,10 @@ async fn a_login_code_works_once_and_for_sixty_seconds() {
     problem(exchange(&app, "made-up").await, 401, "invalid_login_code").await;
 
     let late = param(&flow(&app, &browser()).await, "login_code").unwrap();
-    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).unwrap();
-    let mut conn = portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).unwrap();
-    let past = (portcullis_db::now() - chrono::Duration::seconds(61))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
-    let sql = diesel::sql_query(format!(
-        "UPDATE login_codes SET expires_at = '{past}' WHERE used_at IS NULL"
-    ));
-    match &mut conn {
-        portcullis_db::DbConn::Postgres(pg) => sql.execute(pg),
-        portcullis_db::DbConn::Sqlite(sqlite) => sql.execute(sqlite),
-    }
-    .unwrap();
+    let past = portcullis_tests::sql_time(-61);
+    portcullis_tests::execute_sql(
+        &app,
+        &format!("UPDATE login_codes SET expires_at = '{past}' WHERE used_at IS NULL"),
+    );
     problem(exchange(&app, &late).await, 401, "invalid_login_code").await;
 }

@@ -297,19 +297,11 @@ async fn invitations_are_accepted_once_by_the_invited_email_only() {
 }
 
 fn expire_invitation(app: &TestApp, id: &str) {
-    use diesel::RunQueryDsl;
-    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).unwrap();
-    let mut conn = portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).unwrap();
-    let past = portcullis_db::now() - chrono::Duration::days(8);
-    let sql = diesel::sql_query(format!(
-        "UPDATE invitations SET expires_at = '{}' WHERE id = '{id}'",
-        past.format("%Y-%m-%d %H:%M:%S")
-    ));
-    match &mut conn {
-        portcullis_db::DbConn::Postgres(pg) => sql.execute(pg),
-        portcullis_db::DbConn::Sqlite(sqlite) => sql.execute(sqlite),
-    }
-    .unwrap();
+    let past = portcullis_tests::sql_time(-8 * 24 * 3600);
+    portcullis_tests::execute_sql(
+        app,
+        &format!("UPDATE invitations SET expires_at = '{past}' WHERE id = '{id}'"),
+    );
 }
 
 #[actix_web::test]

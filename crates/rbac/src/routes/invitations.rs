@@ -6,7 +6,7 @@ use chrono::Duration;
 use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
-use portcullis_db::{memberships, tenants, users, write_transaction, DbError, Pool, TenantId};
+use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
 use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, Page, ValidJson};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -166,23 +166,18 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::RevokeInvitation)?;
     let (_, id) = path.into_inner();
-    with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            if !invitations::revoke(conn, &access.tenant, &id, portcullis_db::now())? {
-                return Err(ApiError::not_found());
-            }
-            let change = Change {
-                action: "invitation.revoked",
-                target_type: "invitation",
-                target_id: &id,
-                details: json!({}),
-            };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
-            Ok(())
-        })
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
+        invitations::revoke(conn, tenant, id, portcullis_db::now())
+    };
+    audit::remove_audited(
+        &pool,
+        access,
+        client,
+        ("invitation.revoked", "invitation"),
+        id,
+        revoke,
+    )
+    .await
 }
 
 /// The body of `POST /invitations/accept`.

@@ -7,16 +7,11 @@ mod audit_log;
 mod keys;
 mod projects;
 mod router;
-mod tenants;
+pub mod tenants;
 
 use actix_web::web;
 
-pub use router::register_tenant_routes;
-
-/// Registers every route under the `/api/v1` scope: identity, membership, and tenant resources.
+/// Registers every route under the `/api/v1` scope from the route tables of `portcullis-rbac`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    portcullis_auth::configure(cfg);
-    portcullis_rbac::routes::configure(cfg);
-    cfg.service(web::resource("/tenants").post(tenants::create).get(tenants::list));
-    register_tenant_routes(cfg);
+    router::register(cfg);
 }

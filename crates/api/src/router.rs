@@ -1,16 +1,42 @@
-//! The tenant router, built from `portcullis_rbac::table::TENANT_ROUTES`.
+//! The router, built from the route tables of `portcullis-rbac` (`ACCOUNT_ROUTES`, `TENANT_ROUTES`).
+//! The matches below are exhaustive, so a route added to a table without a handler does not compile,
+//! and a handler cannot be mounted without a table entry (which the OpenAPI document and the
+//! authorization tests are built from).
 
 use actix_web::http::Method;
 use actix_web::{web, Route as ActixRoute};
-use portcullis_rbac::routes::{invitations, members, roles};
-use portcullis_rbac::table::{Route, TENANT_ROUTES};
+use portcullis_auth::routes::{account, github, login, session_routes};
+use portcullis_rbac::routes::{invitations, list_scopes, members, roles};
+use portcullis_rbac::table::{AccountRoute, Route, ACCOUNT_ROUTES, TENANT_ROUTES};
 
 use crate::{audit_log, keys, projects, tenants};
 
-/// The handler of each table entry. The match is exhaustive, so a route added to the table without a
-/// handler does not compile, and a handler cannot be mounted without a table entry.
-fn handler(route: Route, method: Method) -> ActixRoute {
-    let base = web::method(method);
+fn account_handler(route: AccountRoute, base: ActixRoute) -> ActixRoute {
+    match route {
+        AccountRoute::Signup => base.to(login::signup),
+        AccountRoute::Login => base.to(login::login),
+        AccountRoute::Refresh => base.to(session_routes::refresh),
+        AccountRoute::Logout => base.to(session_routes::logout),
+        AccountRoute::ListSessions => base.to(session_routes::list),
+        AccountRoute::RevokeSession => base.to(session_routes::revoke),
+        AccountRoute::ChangePassword => base.to(account::change_password),
+        AccountRoute::GetMe => base.to(account::me),
+        AccountRoute::UpdateMe => base.to(account::update_me),
+        AccountRoute::DeleteMe => base.to(account::delete_me),
+        AccountRoute::SecurityEvents => base.to(account::security_events),
+        AccountRoute::UnlinkGithub => base.to(github::unlink),
+        AccountRoute::GithubAuthorize => base.to(github::authorize),
+        AccountRoute::GithubCallback => base.to(github::callback),
+        AccountRoute::GithubLink => base.to(github::start_link),
+        AccountRoute::OauthExchange => base.to(github::exchange),
+        AccountRoute::ListScopes => base.to(list_scopes),
+        AccountRoute::AcceptInvitation => base.to(invitations::accept),
+        AccountRoute::CreateTenant => base.to(tenants::create),
+        AccountRoute::ListTenants => base.to(tenants::list),
+    }
+}
+
+fn tenant_handler(route: Route, base: ActixRoute) -> ActixRoute {
     match route {
         Route::GetTenant => base.to(tenants::get),
         Route::UpdateTenant => base.to(tenants::update),
@@ -37,19 +63,34 @@ fn handler(route: Route, method: Method) -> ActixRoute {
     }
 }
 
-/// Mounts every tenant route: one resource per path (so a wrong method is 405), one route per entry.
-pub fn register_tenant_routes(cfg: &mut web::ServiceConfig) {
-    let mut paths: Vec<&str> = Vec::new();
-    for entry in TENANT_ROUTES {
-        if !paths.contains(&entry.path) {
-            paths.push(entry.path);
-        }
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap_or(Method::GET)
+}
+
+/// Mounts every route: one resource per path (so a wrong method is 405 with `Allow`), one route per
+/// table entry.
+pub fn register(cfg: &mut web::ServiceConfig) {
+    let mut routes: Vec<(&str, ActixRoute)> = Vec::new();
+    for entry in ACCOUNT_ROUTES {
+        routes.push((
+            entry.path,
+            account_handler(entry.route, web::method(method(entry.method))),
+        ));
     }
+    for entry in TENANT_ROUTES {
+        routes.push((
+            entry.path,
+            tenant_handler(entry.route, web::method(method(entry.method))),
+        ));
+    }
+    let mut paths: Vec<&str> = routes.iter().map(|(path, _)| *path).collect();
+    paths.dedup();
+    paths.sort_unstable();
+    paths.dedup();
     for path in paths {
         let mut resource = web::resource(path);
-        for entry in TENANT_ROUTES.iter().filter(|e| e.path == path) {
-            let method = Method::from_bytes(entry.method.as_bytes()).unwrap_or(Method::GET);
-            resource = resource.route(handler(entry.route, method));
+        for (_, route) in routes.iter_mut().filter(|(p, _)| *p == path) {
+            resource = resource.route(std::mem::replace(route, web::route()));
         }
         cfg.service(resource);
     }

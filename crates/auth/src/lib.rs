@@ -10,13 +10,11 @@ mod events;
 pub mod github;
 pub mod password;
 mod principal;
-mod routes;
+pub mod routes;
 mod sessions;
 pub mod tokens;
 
 use std::time::Duration;
-
-use actix_web::web;
 
 pub use principal::{bearer, Principal};
 
@@ -85,9 +83,4 @@ impl Auth {
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
     }
-}
-
-/// Registers the identity routes under the `/api/v1` scope.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    routes::configure(cfg);
 }

@@ -156,3 +156,109 @@ mod tests {
         }
     }
 }
+
+/// Every route under `/api/v1` that is not tenant-scoped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountRoute {
+    /// POST /auth/signup
+    Signup,
+    /// POST /auth/login
+    Login,
+    /// POST /auth/refresh
+    Refresh,
+    /// POST /auth/logout
+    Logout,
+    /// GET /auth/sessions
+    ListSessions,
+    /// DELETE /auth/sessions/{id}
+    RevokeSession,
+    /// POST /auth/password
+    ChangePassword,
+    /// GET /me
+    GetMe,
+    /// PATCH /me
+    UpdateMe,
+    /// DELETE /me
+    DeleteMe,
+    /// GET /me/security-events
+    SecurityEvents,
+    /// DELETE /me/identities/github
+    UnlinkGithub,
+    /// GET /auth/github/authorize
+    GithubAuthorize,
+    /// GET /auth/github/callback
+    GithubCallback,
+    /// POST /auth/github/link
+    GithubLink,
+    /// POST /auth/oauth/exchange
+    OauthExchange,
+    /// GET /scopes
+    ListScopes,
+    /// POST /invitations/accept
+    AcceptInvitation,
+    /// POST /tenants
+    CreateTenant,
+    /// GET /tenants
+    ListTenants,
+}
+
+/// Who may call an account route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Anyone (sign-up, sign-in, the OAuth redirects).
+    Anyone,
+    /// A signed-in user with an access token (never an API key).
+    User,
+}
+
+/// An account route: method, path under `/api/v1`, who may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountRouteSpec {
+    /// Which route.
+    pub route: AccountRoute,
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path under `/api/v1`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub caller: Caller,
+}
+
+const fn account(
+    route: AccountRoute,
+    method: &'static str,
+    path: &'static str,
+    caller: Caller,
+) -> AccountRouteSpec {
+    AccountRouteSpec {
+        route,
+        method,
+        path,
+        caller,
+    }
+}
+
+/// The table of account routes.
+#[rustfmt::skip]
+pub const ACCOUNT_ROUTES: &[AccountRouteSpec] = &[
+    account(AccountRoute::Signup,           "POST",   "/auth/signup",             Caller::Anyone),
+    account(AccountRoute::Login,            "POST",   "/auth/login",              Caller::Anyone),
+    account(AccountRoute::Refresh,          "POST",   "/auth/refresh",            Caller::Anyone),
+    account(AccountRoute::Logout,           "POST",   "/auth/logout",             Caller::User),
+    account(AccountRoute::ListSessions,     "GET",    "/auth/sessions",           Caller::User),
+    account(AccountRoute::RevokeSession,    "DELETE", "/auth/sessions/{id}",      Caller::User),
+    account(AccountRoute::ChangePassword,   "POST",   "/auth/password",           Caller::User),
+    account(AccountRoute::GetMe,            "GET",    "/me",                      Caller::User),
+    account(AccountRoute::UpdateMe,         "PATCH",  "/me",                      Caller::User),
+    account(AccountRoute::DeleteMe,         "DELETE", "/me",                      Caller::User),
+    account(AccountRoute::SecurityEvents,   "GET",    "/me/security-events",      Caller::User),
+    account(AccountRoute::UnlinkGithub,     "DELETE", "/me/identities/github",    Caller::User),
+    account(AccountRoute::GithubAuthorize,  "GET",    "/auth/github/authorize",   Caller::Anyone),
+    account(AccountRoute::GithubCallback,   "GET",    "/auth/github/callback",    Caller::Anyone),
+    account(AccountRoute::GithubLink,       "POST",   "/auth/github/link",        Caller::User),
+    account(AccountRoute::OauthExchange,    "POST",   "/auth/oauth/exchange",     Caller::Anyone),
+    account(AccountRoute::ListScopes,       "GET",    "/scopes",                  Caller::User),
+    account(AccountRoute::AcceptInvitation, "POST",   "/invitations/accept",      Caller::User),
+    account(AccountRoute::CreateTenant,     "POST",   "/tenants",                 Caller::User),
+    account(AccountRoute::ListTenants,      "GET",    "/tenants",                 Caller::User),
+];

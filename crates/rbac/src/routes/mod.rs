@@ -4,7 +4,7 @@ pub mod invitations;
 pub mod members;
 pub mod roles;
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use portcullis_auth::Principal;
 use portcullis_db::{DbConn, TenantId};
 use portcullis_web::{ApiError, FieldError};
@@ -68,10 +68,4 @@ pub(crate) fn caller_now(conn: &mut DbConn, tenant: &TenantId, user_id: &str) ->
     crate::resolve(conn, tenant, user_id)?
         .map(|(_, authority)| authority)
         .ok_or_else(ApiError::not_found)
-}
-
-/// Registers `/scopes` and `/invitations/accept` (the tenant routes are registered from the table).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/scopes").get(list_scopes))
-        .service(web::resource("/invitations/accept").post(invitations::accept));
 }

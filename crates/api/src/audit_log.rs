@@ -6,8 +6,8 @@ use portcullis_db::Pool;
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
 use portcullis_web::{rfc3339, with_conn, ApiError, Page, PageRequest};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// `?limit&cursor&action`.
 #[derive(Debug, Deserialize)]
@@ -18,17 +18,48 @@ pub struct AuditQuery {
     action: Option<String>,
 }
 
-fn body(event: AuditEvent) -> Value {
-    json!({
-        "id": event.id,
-        "action": event.action,
-        "actor": {"type": event.actor_type, "id": event.actor_id},
-        "target": {"type": event.target_type, "id": event.target_id},
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "created_at": rfc3339(event.created_at),
-        "details": serde_json::from_str::<Value>(&event.details).unwrap_or(Value::Null),
-    })
+/// Who acted, or what was acted on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Party {
+    /// `user`, `api_key`, `project`, …
+    #[serde(rename = "type")]
+    kind: String,
+    /// Its id.
+    id: String,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditEventBody {
+    id: String,
+    action: String,
+    actor: Party,
+    target: Party,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    created_at: String,
+    /// What changed, per action.
+    #[schema(value_type = Object)]
+    details: Value,
+}
+
+fn body(event: AuditEvent) -> AuditEventBody {
+    AuditEventBody {
+        details: serde_json::from_str::<Value>(&event.details).unwrap_or(Value::Null),
+        id: event.id,
+        action: event.action,
+        actor: Party {
+            kind: event.actor_type,
+            id: event.actor_id,
+        },
+        target: Party {
+            kind: event.target_type,
+            id: event.target_id,
+        },
+        ip: event.ip,
+        user_agent: event.user_agent,
+        created_at: rfc3339(event.created_at),
+    }
 }
 
 /// GET /tenants/{tid}/audit-events

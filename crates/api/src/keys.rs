@@ -14,7 +14,7 @@ use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::Scopes;
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, FieldError, Page, ValidJson};
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody, Page};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -29,8 +29,8 @@ const NEVER_ON_KEYS: [&str; 5] = [
     "tenant:delete",
 ];
 
-#[derive(Debug, Serialize)]
-struct KeyBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyBody {
     id: String,
     name: String,
     prefix: String,
@@ -58,11 +58,18 @@ impl KeyBody {
 }
 
 /// The body of `POST …/api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     name: String,
+    #[schema(value_type = Vec<portcullis_rbac::scopes::KeyScopeName>)]
     scopes: Vec<String>,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
@@ -133,9 +140,10 @@ pub async fn create(
     access: TenantAccess,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateKey>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::CreateApiKey)?;
+    let body: CreateKey = body.parse()?;
     let scopes = key_scopes(&body.scopes)?;
     // A key may only carry what its creator holds (the no-escalation rule).
     may_grant(access.authority, Authority { scopes, owner: false }).map_err(|denied| {

@@ -3,9 +3,9 @@
 //! `portcullis-db`, which filters every tenant-owned query by it. It also builds the router of all
 //! tenant routes from the one route table of `portcullis-rbac`.
 
-mod audit_log;
-mod keys;
-mod projects;
+pub mod audit_log;
+pub mod keys;
+pub mod projects;
 mod router;
 pub mod tenants;
 

@@ -7,7 +7,7 @@ use portcullis_db::{write_transaction, Pool};
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{double_option, rfc3339, with_conn, ApiError, ClientInfo, Page, PageRequest, ValidJson};
+use portcullis_web::{double_option, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, Page, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -16,8 +16,8 @@ const NAME_MAX: usize = 200;
 const DESCRIPTION_MAX: usize = 2000;
 
 /// `Project` of API.md.
-#[derive(Debug, Serialize)]
-struct ProjectBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectBody {
     id: String,
     tenant_id: String,
     name: String,
@@ -129,10 +129,16 @@ pub async fn list(
 }
 
 /// The body of `POST …/projects`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     name: String,
+    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
 }
 
@@ -150,9 +156,10 @@ pub async fn create(
     access: TenantAccess,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateProject>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::CreateProject)?;
+    let body: CreateProject = body.parse()?;
     let project = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let now = portcullis_db::now();
@@ -202,11 +209,17 @@ pub async fn get(
 }
 
 /// The body of `PATCH …/projects/{pid}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
     description: Option<Option<String>>,
 }
 
@@ -243,9 +256,10 @@ pub async fn update(
     client: ClientInfo,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    ValidJson(body): ValidJson<UpdateProject>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::UpdateProject)?;
+    let body: UpdateProject = body.parse()?;
     let (_, id) = path.into_inner();
     let expected = if_match(&req).flatten();
     let project = with_conn(&pool, move |conn| {

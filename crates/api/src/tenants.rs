@@ -10,7 +10,7 @@ use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::OWNER;
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{with_conn, ApiError, ClientInfo, Page, ValidJson};
+use portcullis_web::{with_conn, ApiError, ClientInfo, JsonBody, Page};
 use serde::Deserialize;
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -39,10 +39,16 @@ fn valid_slug(slug: &str) -> bool {
 }
 
 /// The body of `POST /tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")]
     slug: String,
 }
 
@@ -72,8 +78,9 @@ pub async fn create(
     principal: Principal,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateTenant>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: CreateTenant = body.parse()?;
     let tenant = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let now = portcullis_db::now();
@@ -167,9 +174,14 @@ pub async fn get(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResp
 }
 
 /// The body of `PATCH /tenants/{tid}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
 }
 
@@ -192,9 +204,10 @@ pub async fn update(
     access: TenantAccess,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<UpdateTenant>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::UpdateTenant)?;
+    let body: UpdateTenant = body.parse()?;
     let roles = access.roles.clone();
     let tenant = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {

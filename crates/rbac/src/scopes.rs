@@ -17,6 +17,79 @@ pub const CATALOG: [(&str, &str); 13] = [
     ("audit:read", "Read the audit log"),
 ];
 
+/// A scope name, as the OpenAPI document lists them.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub enum ScopeName {
+    #[serde(rename = "tenant:read")]
+    /// tenant:read
+    TenantRead,
+    #[serde(rename = "tenant:update")]
+    /// tenant:update
+    TenantUpdate,
+    #[serde(rename = "tenant:delete")]
+    /// tenant:delete
+    TenantDelete,
+    #[serde(rename = "members:read")]
+    /// members:read
+    MembersRead,
+    #[serde(rename = "members:invite")]
+    /// members:invite
+    MembersInvite,
+    #[serde(rename = "members:manage")]
+    /// members:manage
+    MembersManage,
+    #[serde(rename = "roles:read")]
+    /// roles:read
+    RolesRead,
+    #[serde(rename = "roles:manage")]
+    /// roles:manage
+    RolesManage,
+    #[serde(rename = "projects:read")]
+    /// projects:read
+    ProjectsRead,
+    #[serde(rename = "projects:write")]
+    /// projects:write
+    ProjectsWrite,
+    #[serde(rename = "projects:delete")]
+    /// projects:delete
+    ProjectsDelete,
+    #[serde(rename = "api_keys:manage")]
+    /// api_keys:manage
+    ApiKeysManage,
+    #[serde(rename = "audit:read")]
+    /// audit:read
+    AuditRead,
+}
+
+/// A scope an API key may hold, as the OpenAPI document lists them.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub enum KeyScopeName {
+    #[serde(rename = "tenant:read")]
+    /// tenant:read
+    TenantRead,
+    #[serde(rename = "tenant:update")]
+    /// tenant:update
+    TenantUpdate,
+    #[serde(rename = "members:read")]
+    /// members:read
+    MembersRead,
+    #[serde(rename = "roles:read")]
+    /// roles:read
+    RolesRead,
+    #[serde(rename = "projects:read")]
+    /// projects:read
+    ProjectsRead,
+    #[serde(rename = "projects:write")]
+    /// projects:write
+    ProjectsWrite,
+    #[serde(rename = "projects:delete")]
+    /// projects:delete
+    ProjectsDelete,
+    #[serde(rename = "audit:read")]
+    /// audit:read
+    AuditRead,
+}
+
 /// A set of scopes, as bits in catalog order. Subset checks are one instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Scopes(u16);

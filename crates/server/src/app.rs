@@ -103,11 +103,15 @@ impl Application {
         let auth_quota = governor(Quota::Auth, &proxies, auth_period, limits.auth_burst)?;
         let api_quota = governor(Quota::Api, &proxies, api_period, limits.api_burst)?;
         let proxies = web::Data::new(proxies);
+        let document = serde_json::to_vec(&crate::openapi::document())
+            .map_err(|err| StartupError::Io(std::io::Error::other(err.to_string())))?;
+        let document = web::Data::new(crate::docs::OpenApiJson(document));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(pool.clone())
                 .app_data(auth.clone())
                 .app_data(proxies.clone())
+                .app_data(document.clone())
                 .app_data(SecurityPolicy {
                     hsts: settings.app_env == AppEnv::Production,
                 })
@@ -125,6 +129,9 @@ impl Application {
                 // wrong method is 405 with `Allow`, not 404.
                 .service(web::resource("/healthz").get(health::healthz))
                 .service(web::resource("/readyz").get(health::readyz))
+                .service(web::resource("/openapi.json").get(crate::docs::openapi_json))
+                .service(web::resource("/docs").get(crate::docs::page))
+                .service(web::resource("/docs/{file}").get(crate::docs::asset))
                 .service(web::scope("/api/v1").configure(portcullis_api::configure))
                 .default_service(web::to(not_found))
         })

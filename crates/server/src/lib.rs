@@ -7,7 +7,9 @@
 
 mod app;
 pub mod config;
+mod docs;
 mod health;
+pub mod openapi;
 mod tls;
 
 pub use app::{Application, StartupError};

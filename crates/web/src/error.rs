@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// One problem with one field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field, as a dotted path into the body (`password`, `roles[1]`), or `query` / `body`.
     pub field: String,
@@ -477,4 +477,28 @@ mod tests {
             500
         );
     }
+}
+
+/// The problem document as the OpenAPI document describes it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// A stable snake_case code.
+    pub code: String,
+    /// A sentence for a person.
+    pub detail: String,
+    /// The request's id, as in `X-Request-Id`.
+    pub request_id: String,
+    /// One entry per problem, on validation failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// The missing scope, on scope failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
 }

@@ -34,6 +34,29 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = JsonBody::from_request(req, payload);
+        Box::pin(async move { body.await?.parse().map(ValidJson) })
+    }
+}
+
+/// A JSON request body that has been received (415 for another content type, 413 over the limit)
+/// but not yet parsed. Handlers that authorize take this and call [`JsonBody::parse`] after the
+/// authorization check, so a caller without access learns nothing from validation errors.
+#[derive(Debug)]
+pub struct JsonBody(web::Bytes);
+
+impl JsonBody {
+    /// Parses and validates: 400 for bad JSON, 422 for the wrong shape or broken rules.
+    pub fn parse<T: DeserializeOwned + Validate>(&self) -> Result<T, ApiError> {
+        parse(&self.0)
+    }
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let content_type_ok = is_json(req);
         let declared_length = req
             .headers()
@@ -60,7 +83,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
-            parse(&body).map(ValidJson)
+            Ok(JsonBody(body.freeze()))
         })
     }
 }

@@ -17,9 +17,11 @@ mod time;
 
 pub use blocking::with_conn;
 pub use client::{client_ip, ClientInfo, TrustedProxies};
-pub use error::{problem_body, ApiError, FieldError};
-pub use extract::{field_errors, path_config, query_config, OptionalJson, ValidJson, JSON_BODY_LIMIT};
+pub use error::{problem_body, ApiError, FieldError, Problem};
+pub use extract::{
+    field_errors, path_config, query_config, JsonBody, OptionalJson, ValidJson, JSON_BODY_LIMIT,
+};
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
-pub use page::{Page, PageRequest};
+pub use page::{Page, PageRequest, CURSOR_PATTERN};
 pub use rate_limit::{is_auth_path, ClientKey, Quota, RateKey};
 pub use time::{double_option, rfc3339};

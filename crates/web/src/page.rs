@@ -1,7 +1,5 @@
 //! Keyset pagination: `?limit=` (1–100, default 20) and an opaque `?cursor=`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::Serialize;
 
 use crate::ApiError;
@@ -50,15 +48,28 @@ impl PageRequest {
     }
 }
 
+/// Cursors are the sort key (a UUID) as 32 hex digits: any such string is a valid cursor, which the
+/// OpenAPI pattern can state exactly.
 fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let key = String::from_utf8(bytes).ok()?;
-    uuid::Uuid::parse_str(&key).ok()?;
-    Some(key)
+    if cursor.len() != 32 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    uuid::Uuid::try_parse(cursor)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
 }
 
+fn encode_cursor(key: &str) -> String {
+    uuid::Uuid::try_parse(key)
+        .map(|id| id.simple().to_string())
+        .unwrap_or_default()
+}
+
+/// The pattern of a cursor, for the OpenAPI document.
+pub const CURSOR_PATTERN: &str = "^[0-9a-fA-F]{32}$";
+
 /// A page of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, newest first unless the list says otherwise.
     pub items: Vec<T>,
@@ -77,7 +88,7 @@ impl<T> Page<T> {
         let more = rows.len() as i64 > request.limit;
         rows.truncate(usize::try_from(request.limit).unwrap_or(0));
         let next_cursor = if more {
-            rows.last().map(|row| URL_SAFE_NO_PAD.encode(key(row)))
+            rows.last().map(|row| encode_cursor(key(row)))
         } else {
             None
         };
@@ -112,7 +123,13 @@ mod tests {
         let page = Page::from_rows(&request, rows, |r| r.as_str(), |r| r);
         let cursor = page.next_cursor.unwrap();
         assert_eq!(PageRequest::parse(None, Some(&cursor)).unwrap().after, Some(id));
-        for bad in ["", "!!!", "bm90LWEtdXVpZA", "' OR 1=1 --"] {
+        for bad in [
+            "",
+            "!!!",
+            "bm90LWEtdXVpZA",
+            "' OR 1=1 --",
+            "0123456789abcdef0123456789abcdeg",
+        ] {
             assert!(PageRequest::parse(None, Some(bad)).is_err(), "{bad}");
         }
     }

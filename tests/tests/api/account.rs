@@ -208,7 +208,7 @@ async fn deleting_the_account_needs_the_password_and_removes_everything() {
             None => request.send(),
         }
     };
-    problem(delete(None).await.unwrap(), 422, "validation_failed").await;
+    problem(delete(None).await.unwrap(), 401, "invalid_credentials").await;
     problem(
         delete(Some(json!({"password": "wrong password"}))).await.unwrap(),
         401,

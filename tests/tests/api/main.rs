@@ -14,6 +14,7 @@ mod isolation;
 mod login;
 mod matrix;
 mod migrations;
+mod openapi;
 mod projects;
 mod readiness;
 mod refresh;

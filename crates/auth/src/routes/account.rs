@@ -5,23 +5,40 @@ use portcullis_db::{
     memberships, security_events, sessions as session_rows, users, write_transaction, Pool, TenantId,
 };
 use portcullis_web::{
-    double_option, rfc3339, with_conn, ApiError, ClientInfo, OptionalJson, Page, PageRequest, ValidJson,
+    double_option, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson, Page, PageRequest,
 };
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
-use super::body::UserBody;
+use super::body::{invalid_credentials, UserBody};
 use super::login::{check_password, display_name_error};
 use crate::events::{self, action};
 use crate::password::policy_violations;
 use crate::{Auth, Principal};
 
-#[derive(Debug, Serialize)]
-struct MeBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeBody {
     #[serde(flatten)]
     user: UserBody,
-    identities: Vec<serde_json::Value>,
-    tenants: Vec<serde_json::Value>,
+    identities: Vec<IdentityBody>,
+    tenants: Vec<MembershipBody>,
+}
+
+/// A linked external account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IdentityBody {
+    provider: String,
+    login: String,
+    linked_at: String,
+}
+
+/// A tenant the user belongs to, with their roles there.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MembershipBody {
+    id: String,
+    name: String,
+    slug: String,
+    roles: Vec<String>,
 }
 
 /// GET /me
@@ -31,14 +48,28 @@ pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpRespo
         let held = memberships::roles_by_tenant(conn, &principal.user_id)?;
         let mut bodies = Vec::new();
         for tenant_id in memberships::tenant_ids_of(conn, &principal.user_id)? {
-            let mut roles: Vec<&String> = held.iter().filter(|(t, _)| *t == tenant_id).map(|(_, r)| r).collect();
+            let mut roles: Vec<&String> = held
+                .iter()
+                .filter(|(t, _)| *t == tenant_id)
+                .map(|(_, r)| r)
+                .collect();
             roles.sort();
             let tenant = portcullis_db::tenants::find(conn, &TenantId::new(tenant_id))?;
-            bodies.push(serde_json::json!({"id": tenant.id, "name": tenant.name, "slug": tenant.slug, "roles": roles}));
+            let roles = roles.into_iter().cloned().collect();
+            bodies.push(MembershipBody {
+                id: tenant.id,
+                name: tenant.name,
+                slug: tenant.slug,
+                roles,
+            });
         }
-        let identities: Vec<serde_json::Value> = portcullis_db::identities::of_user(conn, &principal.user_id)?
+        let identities = portcullis_db::identities::of_user(conn, &principal.user_id)?
             .into_iter()
-            .map(|i| serde_json::json!({"provider": i.provider, "login": i.login, "linked_at": portcullis_web::rfc3339(i.linked_at)}))
+            .map(|i| IdentityBody {
+                provider: i.provider,
+                login: i.login,
+                linked_at: rfc3339(i.linked_at),
+            })
             .collect();
         Ok((user, bodies, identities))
     })
@@ -50,10 +81,16 @@ pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpRespo
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     display_name: Option<Option<String>>,
 }
 
@@ -85,8 +122,9 @@ impl Validate for UpdateMe {
 pub async fn update_me(
     principal: Principal,
     pool: web::Data<Pool>,
-    ValidJson(body): ValidJson<UpdateMe>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: UpdateMe = body.parse()?;
     let name = body.display_name.flatten().map(|n| n.trim().to_owned());
     let user = with_conn(&pool, move |conn| {
         users::set_display_name(conn, &principal.user_id, name.as_deref(), portcullis_db::now())?;
@@ -96,10 +134,12 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
+    #[schema(pattern = "^[^\\u0000]*$")]
     current_password: String,
+    #[schema(min_length = 12, max_length = 128, pattern = "^[^\\u0000]*$")]
     new_password: String,
 }
 
@@ -109,8 +149,9 @@ pub async fn change_password(
     auth: web::Data<Auth>,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<ChangePassword>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: ChangePassword = body.parse()?;
     let user_id = principal.user_id.clone();
     let user = with_conn(&pool, move |conn| Ok(users::find(conn, &user_id)?)).await?;
     if user.password_hash.is_none() {
@@ -143,9 +184,10 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMe {
+    #[schema(pattern = "^[^\\u0000]*$")]
     password: Option<String>,
 }
 
@@ -161,11 +203,8 @@ pub async fn delete_me(
     let user = with_conn(&pool, move |conn| Ok(users::find(conn, &user_id)?)).await?;
     if user.password_hash.is_some() {
         let Some(password) = body.and_then(|b| b.password) else {
-            return Err(ApiError::invalid_field(
-                "password",
-                "required",
-                "is required to delete an account with a password",
-            ));
+            // No password for an account that has one is a failed check, like a wrong one.
+            return Err(invalid_credentials());
         };
         check_password(&auth, &pool, &user, password, &client).await?;
     }
@@ -194,8 +233,8 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct EventBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventBody {
     id: String,
     action: String,
     ip: Option<String>,

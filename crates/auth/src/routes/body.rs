@@ -11,7 +11,7 @@ use crate::sessions::Grant;
 use crate::Auth;
 
 /// `User` of API.md.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserBody {
     pub id: String,
     pub email: String,
@@ -30,8 +30,8 @@ impl From<&User> for UserBody {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct TokenResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: i64,

@@ -10,7 +10,6 @@ use portcullis_db::users::{self, NewUser};
 use portcullis_db::{oauth, write_transaction, DbConn, DbError, Pool};
 use portcullis_web::{with_conn, ApiError, ClientInfo, ValidJson};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use validator::Validate;
 
 use super::body::{no_store, token_response};
@@ -297,9 +296,10 @@ fn link(
 }
 
 /// The body of `POST /auth/oauth/exchange`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exchange {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,128}$")]
     login_code: String,
 }
 
@@ -357,9 +357,15 @@ pub async fn start_link(
     url.query_pairs_mut()
         .append_pair("redirect_uri", &query.redirect_uri)
         .append_pair("link_code", &code);
-    Ok(HttpResponse::Ok()
-        .insert_header(no_store())
-        .json(json!({ "authorize_url": url.as_str() })))
+    Ok(HttpResponse::Ok().insert_header(no_store()).json(AuthorizeUrl {
+        authorize_url: url.to_string(),
+    }))
+}
+
+/// Where to send the browser to link GitHub.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuthorizeUrl {
+    authorize_url: String,
 }
 
 /// DELETE /me/identities/github

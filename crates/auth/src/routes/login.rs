@@ -18,11 +18,18 @@ use crate::{sessions, Auth};
 const EMAIL_MAX: usize = 254;
 const DISPLAY_NAME_MAX: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 12, max_length = 128, pattern = "^[^\\u0000]*$")]
     password: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     display_name: Option<String>,
 }
 
@@ -138,10 +145,12 @@ pub async fn signup(
     token_response(&auth, &user, grant, true)
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(pattern = "^[^\\u0000]*$")]
     email: String,
+    #[schema(pattern = "^[^\\u0000]*$")]
     password: String,
 }
 

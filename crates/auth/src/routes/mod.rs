@@ -3,6 +3,7 @@
 
 pub mod account;
 mod body;
+pub use body::{TokenResponse, UserBody};
 pub mod github;
 pub mod login;
 pub mod session_routes;

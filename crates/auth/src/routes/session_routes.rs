@@ -10,9 +10,10 @@ use super::body::token_response;
 use crate::sessions::{self, Rotation};
 use crate::{Auth, Principal};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,128}$")]
     refresh_token: String,
 }
 
@@ -56,8 +57,8 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Serialize)]
-struct SessionBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionBody {
     id: String,
     created_at: String,
     last_used_at: String,
@@ -67,8 +68,8 @@ struct SessionBody {
     current: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct SessionList {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
     items: Vec<SessionBody>,
 }
 

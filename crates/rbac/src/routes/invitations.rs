@@ -7,7 +7,7 @@ use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
 use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, Page, ValidJson};
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, JsonBody, Page};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidateEmail};
@@ -26,10 +26,12 @@ fn roles_of_invitation(invitation: &Invitation) -> Vec<String> {
 }
 
 /// The body of `POST …/invitations`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvitation {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(max_items = 20)]
     roles: Vec<String>,
 }
 
@@ -58,8 +60,8 @@ impl Validate for CreateInvitation {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct InvitationBody {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvitationBody {
     id: String,
     email: String,
     roles: Vec<String>,
@@ -87,9 +89,10 @@ pub async fn create(
     access: TenantAccess,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateInvitation>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::CreateInvitation)?;
+    let body: CreateInvitation = body.parse()?;
     let token = random_token();
     let token_hash = hash_token(&token);
     let invitation = with_conn(&pool, move |conn| {
@@ -181,9 +184,10 @@ pub async fn revoke(
 }
 
 /// The body of `POST /invitations/accept`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,128}$")]
     token: String,
 }
 
@@ -199,8 +203,9 @@ pub async fn accept(
     principal: Principal,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<AcceptInvitation>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: AcceptInvitation = body.parse()?;
     let token_hash = hash_token(&body.token);
     let (tenant, roles) = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
@@ -266,12 +271,22 @@ pub async fn accept(
 }
 
 /// `Tenant` of API.md: the tenant with the caller's roles.
-pub fn tenant_body(tenant: &portcullis_db::tenants::Tenant, roles: Vec<String>) -> serde_json::Value {
-    json!({
-        "id": tenant.id,
-        "name": tenant.name,
-        "slug": tenant.slug,
-        "created_at": rfc3339(tenant.created_at),
-        "roles": roles,
-    })
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantBody {
+    id: String,
+    name: String,
+    slug: String,
+    created_at: String,
+    roles: Vec<String>,
+}
+
+/// The tenant as the API shows it to a caller holding `roles`.
+pub fn tenant_body(tenant: &portcullis_db::tenants::Tenant, roles: Vec<String>) -> TenantBody {
+    TenantBody {
+        id: tenant.id.clone(),
+        name: tenant.name.clone(),
+        slug: tenant.slug.clone(),
+        created_at: rfc3339(tenant.created_at),
+        roles,
+    }
 }

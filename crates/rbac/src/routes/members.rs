@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use portcullis_db::memberships::{self, Member};
 use portcullis_db::{tenants, write_transaction, Pool};
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, Page, PageRequest, ValidJson};
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, JsonBody, Page, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
@@ -30,7 +30,7 @@ impl ListQuery {
 }
 
 /// A member as the API shows them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberBody {
     user_id: String,
     email: String,
@@ -85,10 +85,11 @@ pub async fn list(
 }
 
 /// The body of `PUT …/roles`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetRoles {
     #[validate(length(max = 20, code = "too_many", message = "at most 20 roles"))]
+    #[schema(max_items = 20)]
     roles: Vec<String>,
 }
 
@@ -98,9 +99,10 @@ pub async fn set_roles(
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
-    ValidJson(body): ValidJson<SetRoles>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::SetMemberRoles)?;
+    let body: SetRoles = body.parse()?;
     let (_, user_id) = path.into_inner();
     let member = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {

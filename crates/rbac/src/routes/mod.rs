@@ -8,18 +8,30 @@ use actix_web::HttpResponse;
 use portcullis_auth::Principal;
 use portcullis_db::{DbConn, TenantId};
 use portcullis_web::{ApiError, FieldError};
-use serde_json::json;
 
 use crate::grants::{Authority, Denied};
 use crate::scopes::{builtin, CATALOG};
 
+/// One scope of the catalog.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ScopeBody {
+    name: &'static str,
+    description: &'static str,
+}
+
+/// The scope catalog.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ScopeList {
+    items: Vec<ScopeBody>,
+}
+
 /// GET /scopes
 pub async fn list_scopes(_principal: Principal) -> HttpResponse {
-    let items: Vec<_> = CATALOG
+    let items = CATALOG
         .iter()
-        .map(|(name, description)| json!({"name": name, "description": description}))
+        .map(|(name, description)| ScopeBody { name, description })
         .collect();
-    HttpResponse::Ok().json(json!({ "items": items }))
+    HttpResponse::Ok().json(ScopeList { items })
 }
 
 /// 403 for a refused grant.

@@ -3,9 +3,9 @@
 use actix_web::{web, HttpResponse};
 use portcullis_db::roles::{self as role_rows, Role};
 use portcullis_db::{memberships, write_transaction, DbError, Pool};
-use portcullis_web::{double_option, with_conn, ApiError, ClientInfo, FieldError, ValidJson};
+use portcullis_web::{double_option, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
 
 use super::{caller_now, forbidden};
@@ -18,11 +18,31 @@ use crate::TenantAccess;
 const MAX_CUSTOM_ROLES: i64 = 100;
 const DESCRIPTION_MAX: usize = 500;
 
-fn role_body(name: &str, description: Option<&str>, scopes: Scopes, builtin: bool) -> Value {
-    json!({"name": name, "description": description, "scopes": scopes.names(), "builtin": builtin})
+/// A role as the API shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RoleBody {
+    name: String,
+    description: Option<String>,
+    scopes: Vec<&'static str>,
+    builtin: bool,
 }
 
-fn custom_body(role: &Role) -> Value {
+/// The tenant's roles.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RoleList {
+    items: Vec<RoleBody>,
+}
+
+fn role_body(name: &str, description: Option<&str>, scopes: Scopes, builtin: bool) -> RoleBody {
+    RoleBody {
+        name: name.to_owned(),
+        description: description.map(str::to_owned),
+        scopes: scopes.names(),
+        builtin,
+    }
+}
+
+fn custom_body(role: &Role) -> RoleBody {
     role_body(
         &role.name,
         role.description.as_deref(),
@@ -35,12 +55,12 @@ fn custom_body(role: &Role) -> Value {
 pub async fn list(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
     access.require(Route::ListRoles)?;
     let custom = with_conn(&pool, move |conn| Ok(role_rows::list(conn, &access.tenant)?)).await?;
-    let mut items: Vec<Value> = builtin_roles()
+    let mut items: Vec<RoleBody> = builtin_roles()
         .iter()
         .map(|(n, d, s)| role_body(n, Some(d), *s, true))
         .collect();
     items.extend(custom.iter().map(custom_body));
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(RoleList { items }))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -93,11 +113,14 @@ fn finish(errors: ValidationErrors) -> Result<(), ValidationErrors> {
 }
 
 /// The body of `POST …/roles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRole {
+    #[schema(pattern = "^[a-z][a-z0-9_-]{1,31}$")]
     name: String,
+    #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
+    #[schema(value_type = Vec<crate::scopes::ScopeName>)]
     scopes: Vec<String>,
 }
 
@@ -128,9 +151,10 @@ pub async fn create(
     access: TenantAccess,
     pool: web::Data<Pool>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateRole>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::CreateRole)?;
+    let body: CreateRole = body.parse()?;
     let scopes = parse_scopes(&body.scopes)?;
     let taken = || ApiError::Conflict {
         code: "role_name_taken",
@@ -178,11 +202,13 @@ pub async fn create(
 }
 
 /// The body of `PATCH …/roles/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRole {
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
     description: Option<Option<String>>,
+    #[schema(value_type = Option<Vec<crate::scopes::ScopeName>>)]
     scopes: Option<Vec<String>>,
 }
 
@@ -200,9 +226,10 @@ pub async fn update(
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
-    ValidJson(body): ValidJson<UpdateRole>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::UpdateRole)?;
+    let body: UpdateRole = body.parse()?;
     let (_, name) = path.into_inner();
     if builtin(&name).is_some() {
         return Err(builtin_role());

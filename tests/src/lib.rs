@@ -16,10 +16,19 @@ mod proxy;
 pub use proxy::TcpProxy;
 
 /// Which backend this run of the suite uses.
+///
+/// Without an explicit `sslmode`, test connections go without TLS: libpq is built with OpenSSL, and
+/// OpenSSL's exit-time cleanup can crash the test process when a pool thread of a finished test is
+/// still connecting as the harness exits. The local test server needs no TLS.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("TEST_POSTGRES_URL")
+    let url = std::env::var("TEST_POSTGRES_URL")
         .ok()
-        .filter(|url| !url.trim().is_empty())
+        .filter(|url| !url.trim().is_empty())?;
+    if url.contains("sslmode=") {
+        return Some(url);
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{separator}sslmode=disable"))
 }
 
 /// A database that exists for one test only.

@@ -1,13 +1,12 @@
 //! Password hashing (argon2id) on a bounded pool, and the password policy.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use portcullis_web::{ApiError, FieldError};
-use tokio::sync::Semaphore;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,18 +31,16 @@ impl Default for HashParams {
 
 /// How long a hash job may wait for a free slot before the request gets 503.
 const QUEUE_WAIT: Duration = Duration::from_secs(2);
-/// Jobs allowed to wait per slot; beyond that a request is refused at once.
+/// Jobs allowed to wait per thread; beyond that a request is refused at once.
 const QUEUE_PER_SLOT: usize = 8;
 
-/// Runs argon2 off the async workers, at most `concurrency` at a time (each hash holds `memory_kib`
-/// of memory, so this bounds memory too). A login storm queues briefly, then gets 503 with
-/// `Retry-After` instead of starving every other request.
+/// Runs argon2 on its own threads, at most `concurrency` at a time (each hash holds `memory_kib` of
+/// memory, so this bounds memory too), with a bounded queue in front. A login storm queues briefly,
+/// then gets 503 with `Retry-After` instead of starving every other request.
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     params: HashParams,
-    slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    jobs: SyncSender<Job>,
     dummy_hash: String,
 }
 
@@ -71,9 +68,7 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             argon2,
             params,
-            slots: Arc::new(Semaphore::new(concurrency)),
-            waiting: AtomicUsize::new(0),
-            max_waiting: concurrency * QUEUE_PER_SLOT,
+            jobs: spawn_workers(concurrency),
             dummy_hash,
         })
     }
@@ -114,24 +109,52 @@ impl PasswordHasher {
             cause: "password hashing queue is full".into(),
             retry_after_secs: 1,
         };
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(busy());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let deadline = Instant::now() + QUEUE_WAIT;
+        let wrapped: Job = Box::new(move || {
+            // A job that waited past its deadline is dropped unrun: its caller has been told to retry.
+            if Instant::now() <= deadline {
+                let _ = reply.send(job());
+            }
+        });
+        match self.jobs.try_send(wrapped) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(busy()),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(ApiError::internal("password hashing threads stopped"))
+            }
         }
-        let slot = tokio::time::timeout(QUEUE_WAIT, self.slots.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let slot = match slot {
-            Ok(Ok(slot)) => slot,
-            _ => return Err(busy()),
-        };
-        tokio::task::spawn_blocking(move || {
-            let result = job();
-            drop(slot);
-            result
-        })
-        .await
-        .map_err(ApiError::internal)
+        answer.await.map_err(|_| busy())
     }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// `concurrency` dedicated threads take hash jobs from a bounded queue. Dedicated threads (rather
+/// than the shared blocking pool) also bound the allocator arenas that keep argon2's 19 MiB blocks,
+/// so memory stays near `concurrency` × memory cost however long a storm lasts.
+fn spawn_workers(concurrency: usize) -> SyncSender<Job> {
+    let (jobs, queue) = sync_channel::<Job>(concurrency * QUEUE_PER_SLOT);
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..concurrency {
+        let queue = queue.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || loop {
+                let next = match queue.lock() {
+                    Ok(receiver) => receiver.recv(),
+                    Err(_) => break,
+                };
+                match next {
+                    Ok(job) => job(),
+                    Err(_) => break,
+                }
+            });
+        if let Err(err) = spawned {
+            log::error!("cannot start password hashing thread: {err}");
+        }
+    }
+    jobs
 }
 
 fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, argon2::password_hash::Error> {

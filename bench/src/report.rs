@@ -153,7 +153,10 @@ pub fn write(out: &Path, results: &[BackendResult], plan: Plan) -> Result<(), St
         if plan.quick { "debug" } else { "release" }
     );
     let _ = writeln!(md, "![ratios](benchmarks.svg)\n");
-    let _ = writeln!(md, "What bounds each ratio, and what would move it, is in [performance.md](performance.md).\n");
+    let _ = writeln!(
+        md,
+        "What bounds each ratio, and what would move it, is in [performance.md](performance.md).\n"
+    );
     for result in results {
         let _ = writeln!(md, "## {}\n", result.backend);
         let _ = writeln!(

@@ -5,7 +5,7 @@ use portcullis_db::audit::{self, AuditEvent};
 use portcullis_db::Pool;
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{rfc3339, with_conn, ApiError, Page, PageRequest};
+use portcullis_web::{respond_page, rfc3339, ApiError, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -83,16 +83,9 @@ pub async fn list(
             "must be an action name such as project.created",
         ));
     }
-    let request = page.clone();
-    let rows = with_conn(&pool, move |conn| {
-        Ok(audit::page(
-            conn,
-            &access.tenant,
-            action.as_deref(),
-            request.after.as_deref(),
-            request.fetch(),
-        )?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(&page, rows, |e| e.id.as_str(), body)))
+    let tenant = access.tenant;
+    let load = move |conn: &mut portcullis_db::DbConn, after: Option<&str>, n| {
+        audit::page(conn, &tenant, action.as_deref(), after, n)
+    };
+    respond_page(&pool, page, load, |e| e.id.as_str(), body).await
 }

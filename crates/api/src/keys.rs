@@ -14,7 +14,7 @@ use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::Scopes;
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody, Page};
+use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -194,23 +194,16 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::ListApiKeys)?;
-    let page = query.page()?;
-    let request = page.clone();
-    let rows = with_conn(&pool, move |conn| {
-        Ok(key_rows::page(
-            conn,
-            &access.tenant,
-            request.after.as_deref(),
-            request.fetch(),
-        )?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        &page,
-        rows,
+    let tenant = access.tenant;
+    let load = move |conn: &mut DbConn, after: Option<&str>, n| key_rows::page(conn, &tenant, after, n);
+    respond_page(
+        &pool,
+        query.page()?,
+        load,
         |k| k.id.as_str(),
         |k| KeyBody::new(&k, None),
-    )))
+    )
+    .await
 }
 
 /// DELETE /tenants/{tid}/api-keys/{id}

@@ -7,7 +7,9 @@ use portcullis_db::{write_transaction, Pool};
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{double_option, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, Page, PageRequest};
+use portcullis_web::{
+    double_option, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -114,18 +116,11 @@ pub async fn list(
             "must be at most 200 characters",
         ));
     }
-    let request = page.clone();
-    let rows = with_conn(&pool, move |conn| {
-        Ok(project_rows::page(
-            conn,
-            &access.tenant,
-            needle.as_deref(),
-            request.after.as_deref(),
-            request.fetch(),
-        )?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(&page, rows, |p| p.id.as_str(), ProjectBody::from)))
+    let tenant = access.tenant;
+    let load = move |conn: &mut portcullis_db::DbConn, after: Option<&str>, n| {
+        project_rows::page(conn, &tenant, needle.as_deref(), after, n)
+    };
+    respond_page(&pool, page, load, |p| p.id.as_str(), ProjectBody::from).await
 }
 
 /// The body of `POST …/projects`.

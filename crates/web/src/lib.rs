@@ -22,6 +22,6 @@ pub use extract::{
     field_errors, path_config, query_config, JsonBody, OptionalJson, ValidJson, JSON_BODY_LIMIT,
 };
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
-pub use page::{Page, PageRequest, CURSOR_PATTERN};
+pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};
 pub use rate_limit::{is_auth_path, ClientKey, Quota, RateKey};
 pub use time::{double_option, rfc3339};

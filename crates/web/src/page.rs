@@ -99,6 +99,27 @@ impl<T> Page<T> {
     }
 }
 
+/// Loads one page with `load(conn, after, how_many)` on a pooled connection and answers it as JSON:
+/// the shape every list route shares.
+pub async fn respond_page<R, T, L>(
+    pool: &portcullis_db::Pool,
+    request: PageRequest,
+    load: L,
+    key: fn(&R) -> &str,
+    map: fn(R) -> T,
+) -> Result<actix_web::HttpResponse, ApiError>
+where
+    R: Send + 'static,
+    T: Serialize,
+    L: FnOnce(&mut portcullis_db::DbConn, Option<&str>, i64) -> Result<Vec<R>, portcullis_db::DbError>
+        + Send
+        + 'static,
+{
+    let (after, fetch) = (request.after.clone(), request.fetch());
+    let rows = crate::with_conn(pool, move |conn| Ok(load(conn, after.as_deref(), fetch)?)).await?;
+    Ok(actix_web::HttpResponse::Ok().json(Page::from_rows(&request, rows, key, map)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,7 @@ async fn a_login_storm_is_shed_while_reads_keep_working() {
         .unwrap()
         .to_owned();
     // Unknown accounts: no per-account back-off applies, and each costs a full (dummy) hash.
-    let emails: Vec<String> = (0..60).map(|i| format!("storm{i}@example.com")).collect();
+    let emails: Vec<String> = (0..200).map(|i| format!("storm{i}@example.com")).collect();
     let storm = join_all(emails.iter().map(|email| app.login(email, "wrong password")));
     let reads = async {
         let mut statuses = Vec::new();

@@ -5,7 +5,8 @@ use portcullis_db::{
     memberships, security_events, sessions as session_rows, users, write_transaction, Pool, TenantId,
 };
 use portcullis_web::{
-    double_option, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson, Page, PageRequest,
+    double_option, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson,
+    PageRequest,
 };
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
@@ -249,19 +250,13 @@ pub async fn security_events(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let request = page.clone();
-    let rows = with_conn(&pool, move |conn| {
-        Ok(security_events::page(
-            conn,
-            &principal.user_id,
-            request.after.as_deref(),
-            request.fetch(),
-        )?)
-    })
-    .await?;
-    let body = Page::from_rows(
-        &page,
-        rows,
+    let load = move |conn: &mut portcullis_db::DbConn, after: Option<&str>, n| {
+        security_events::page(conn, &principal.user_id, after, n)
+    };
+    respond_page(
+        &pool,
+        page,
+        load,
         |row| row.id.as_str(),
         |row| EventBody {
             id: row.id,
@@ -270,6 +265,6 @@ pub async fn security_events(
             user_agent: row.user_agent,
             created_at: rfc3339(row.created_at),
         },
-    );
-    Ok(HttpResponse::Ok().json(body))
+    )
+    .await
 }

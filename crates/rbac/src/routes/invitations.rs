@@ -7,7 +7,7 @@ use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
 use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, JsonBody, Page};
+use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidateEmail};
@@ -140,24 +140,18 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::ListInvitations)?;
-    let page = query.page()?;
-    let request = page.clone();
-    let rows = with_conn(&pool, move |conn| {
-        Ok(invitations::page_pending(
-            conn,
-            &access.tenant,
-            portcullis_db::now(),
-            request.after.as_deref(),
-            request.fetch(),
-        )?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        &page,
-        rows,
+    let tenant = access.tenant;
+    let load = move |conn: &mut DbConn, after: Option<&str>, n| {
+        invitations::page_pending(conn, &tenant, portcullis_db::now(), after, n)
+    };
+    respond_page(
+        &pool,
+        query.page()?,
+        load,
         |i| i.id.as_str(),
         |i| InvitationBody::new(&i, None),
-    )))
+    )
+    .await
 }
 
 /// DELETE /tenants/{tid}/invitations/{id}

@@ -2,8 +2,8 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::memberships::{self, Member};
-use portcullis_db::{tenants, write_transaction, Pool};
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, JsonBody, Page, PageRequest};
+use portcullis_db::{tenants, write_transaction, DbConn, Pool};
+use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
@@ -65,23 +65,16 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::ListMembers)?;
-    let page = query.page()?;
-    let request = page.clone();
-    let rows = with_conn(&pool, move |conn| {
-        Ok(memberships::page(
-            conn,
-            &access.tenant,
-            request.after.as_deref(),
-            request.fetch(),
-        )?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(
-        &page,
-        rows,
+    let tenant = access.tenant;
+    let load = move |conn: &mut DbConn, after: Option<&str>, n| memberships::page(conn, &tenant, after, n);
+    respond_page(
+        &pool,
+        query.page()?,
+        load,
         |(m, _)| m.user_id.as_str(),
         |(m, r)| MemberBody::new(m, r),
-    )))
+    )
+    .await
 }
 
 /// The body of `PUT …/roles`.

@@ -6,9 +6,10 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use portcullis_db::Pool;
+use portcullis_db::{DbConn, Pool};
 use portcullis_web::{with_conn, ApiError};
 
+use crate::tokens::Claims;
 use crate::Auth;
 
 /// A signed-in user acting through an access token of a live session.
@@ -33,6 +34,31 @@ fn invalid() -> ApiError {
         code: "invalid_token",
         detail: "the access token is invalid or expired",
         token_sent: true,
+    }
+}
+
+impl Principal {
+    /// Checks an access token's signature and claims (no I/O).
+    pub fn verify(auth: &Auth, token: &str) -> Result<Claims, ApiError> {
+        auth.keys.verify_access(token).map_err(|err| {
+            log::debug!("{err}");
+            invalid()
+        })
+    }
+
+    /// Confirms that the token's session is still live and turns it into a principal. Revocation
+    /// (logout, password change, account deletion) must bite on the next request, not at `exp`: one
+    /// primary-key lookup per request does that and stays correct across several server instances,
+    /// which an in-process cache would not without a shared bus. Callers that go on to query the
+    /// database run this on the same connection, in the same blocking call.
+    pub fn confirm(conn: &mut DbConn, claims: Claims) -> Result<Principal, ApiError> {
+        if !portcullis_db::sessions::is_active(conn, &claims.sid, &claims.sub)? {
+            return Err(invalid());
+        }
+        Ok(Principal {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
     }
 }
 
@@ -68,25 +94,8 @@ impl FromRequest for Principal {
                     required_scope: None,
                 });
             }
-            let claims = auth.keys.verify_access(&token).map_err(|err| {
-                log::debug!("{err}");
-                invalid()
-            })?;
-            // Revocation (logout, password change, account deletion) must bite on the next request,
-            // not at `exp`. One primary-key lookup per request does that and stays correct across
-            // several server instances, which an in-process cache would not without a shared bus.
-            let (session_id, user_id) = (claims.sid.clone(), claims.sub.clone());
-            let active = with_conn(&pool, move |conn| {
-                Ok(portcullis_db::sessions::is_active(conn, &session_id, &user_id)?)
-            })
-            .await?;
-            if !active {
-                return Err(invalid());
-            }
-            Ok(Principal {
-                user_id: claims.sub,
-                session_id: claims.sid,
-            })
+            let claims = Principal::verify(&auth, &token)?;
+            with_conn(&pool, move |conn| Principal::confirm(conn, claims)).await
         })
     }
 }

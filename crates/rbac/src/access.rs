@@ -6,7 +6,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use portcullis_auth::tokens::hash_token;
-use portcullis_auth::{api_keys, bearer, Principal};
+use portcullis_auth::{api_keys, bearer, Auth, Principal};
 use portcullis_db::api_keys as key_rows;
 use portcullis_db::{memberships, roles, Pool, TenantId};
 use portcullis_web::{with_conn, ApiError};
@@ -93,34 +93,41 @@ impl FromRequest for TenantAccess {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let tenant = req.match_info().get("tid").map(|t| TenantId::new(t.to_owned()));
         let pool = req.app_data::<web::Data<Pool>>().cloned();
-        let token = bearer(req).filter(|t| api_keys::is_api_key(t));
-        let principal = token.is_none().then(|| Principal::from_request(req, payload));
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let token = bearer(req);
         Box::pin(async move {
-            let (Some(tenant), Some(pool)) = (tenant, pool) else {
+            let (Some(tenant), Some(pool), Some(auth)) = (tenant, pool, auth) else {
                 return Err(ApiError::internal("tenant access used on a route without {tid}"));
             };
-            match (principal, token) {
-                (Some(principal), _) => {
-                    let principal = principal.await?;
-                    let (lookup_tenant, user_id) = (tenant.clone(), principal.user_id.clone());
-                    let standing =
-                        with_conn(&pool, move |conn| resolve(conn, &lookup_tenant, &user_id)).await?;
-                    // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
-                    let (roles, authority) = standing.ok_or_else(ApiError::not_found)?;
-                    Ok(TenantAccess {
-                        tenant,
-                        user_id: principal.user_id,
-                        api_key: None,
-                        roles,
-                        authority,
-                    })
-                }
-                (None, Some(key)) => with_conn(&pool, move |conn| key_access(conn, tenant, &key)).await,
-                (None, None) => Err(ApiError::internal("no credential path")),
+            let Some(token) = token else {
+                return Err(ApiError::Unauthorized {
+                    code: "unauthorized",
+                    detail: "a bearer token is required",
+                    token_sent: false,
+                });
+            };
+            if api_keys::is_api_key(&token) {
+                return with_conn(&pool, move |conn| key_access(conn, tenant, &token)).await;
             }
+            let claims = Principal::verify(&auth, &token)?;
+            // The session check and the membership lookup share one connection and one blocking call.
+            with_conn(&pool, move |conn| {
+                let principal = Principal::confirm(conn, claims)?;
+                // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
+                let (roles, authority) =
+                    resolve(conn, &tenant, &principal.user_id)?.ok_or_else(ApiError::not_found)?;
+                Ok(TenantAccess {
+                    tenant,
+                    user_id: principal.user_id,
+                    api_key: None,
+                    roles,
+                    authority,
+                })
+            })
+            .await
         })
     }
 }

@@ -194,12 +194,3 @@ pub fn roles_by_tenant(conn: &mut DbConn, user_id: &str) -> Result<Vec<(String, 
         .select((member_roles::tenant_id, member_roles::role_name))
         .load(conn)?)
 }
-
-/// The ids of the tenants the user belongs to, with or without roles.
-pub fn tenant_ids_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, DbError> {
-    Ok(memberships::table
-        .filter(memberships::user_id.eq(user_id))
-        .order(memberships::tenant_id.desc())
-        .select(memberships::tenant_id)
-        .load(conn)?)
-}

@@ -69,6 +69,16 @@ pub fn delete(conn: &mut DbConn, tenant: &TenantId) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Every tenant the user belongs to, newest first, in one query.
+pub fn all_for_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<Tenant>, DbError> {
+    Ok(tenants::table
+        .inner_join(memberships::table)
+        .filter(memberships::user_id.eq(user_id))
+        .order(tenants::id.desc())
+        .select(Tenant::as_select())
+        .load(conn)?)
+}
+
 /// A page of the user's tenants, newest first, strictly older than `before` when given.
 pub fn page_for_user(
     conn: &mut DbConn,

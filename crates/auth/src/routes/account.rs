@@ -1,9 +1,7 @@
 //! The signed-in user's own account: profile, password, deletion, security events.
 
 use actix_web::{web, HttpResponse};
-use portcullis_db::{
-    memberships, security_events, sessions as session_rows, users, write_transaction, Pool, TenantId,
-};
+use portcullis_db::{memberships, security_events, sessions as session_rows, users, write_transaction, Pool};
 use portcullis_web::{
     double_option, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson,
     PageRequest,
@@ -48,15 +46,13 @@ pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpRespo
         let user = users::find(conn, &principal.user_id)?;
         let held = memberships::roles_by_tenant(conn, &principal.user_id)?;
         let mut bodies = Vec::new();
-        for tenant_id in memberships::tenant_ids_of(conn, &principal.user_id)? {
-            let mut roles: Vec<&String> = held
+        for tenant in portcullis_db::tenants::all_for_user(conn, &principal.user_id)? {
+            let mut roles: Vec<String> = held
                 .iter()
-                .filter(|(t, _)| *t == tenant_id)
-                .map(|(_, r)| r)
+                .filter(|(t, _)| *t == tenant.id)
+                .map(|(_, r)| r.clone())
                 .collect();
             roles.sort();
-            let tenant = portcullis_db::tenants::find(conn, &TenantId::new(tenant_id))?;
-            let roles = roles.into_iter().cloned().collect();
             bodies.push(MembershipBody {
                 id: tenant.id,
                 name: tenant.name,

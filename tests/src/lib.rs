@@ -126,6 +126,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// Stops the server.
     pub handle: ServerHandle,
+    /// The server's identity state (its password hasher counts argon2 runs).
+    pub auth: actix_web::web::Data<portcullis_auth::Auth>,
 }
 
 /// A password that passes the policy.
@@ -184,6 +186,11 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 201, "sign-up of {email}");
         response.json().await.expect("token response")
+    }
+
+    /// Signs in with owned arguments (for futures that outlive the caller's borrows).
+    pub async fn login_owned(&self, email: String, password: &str) -> reqwest::Response {
+        self.login(&email, password).await
     }
 
     /// Signs in and returns the token response.
@@ -269,6 +276,25 @@ pub fn execute_sql(app: &TestApp, sql: &str) -> usize {
     .expect("statement runs")
 }
 
+/// Counts the rows of `table` matching the SQL condition `filter`, straight on the test database.
+pub fn count_rows(app: &TestApp, table: &str, filter: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).expect("database url");
+    let mut conn =
+        portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).expect("test database");
+    let statement = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}"));
+    let rows: Vec<Count> = match &mut conn {
+        portcullis_db::DbConn::Postgres(pg) => statement.load(pg),
+        portcullis_db::DbConn::Sqlite(sqlite) => statement.load(sqlite),
+    }
+    .expect("count query runs");
+    rows.first().map(|row| row.n).unwrap_or(0)
+}
+
 /// A timestamp literal both backends accept, `seconds` from now (negative: in the past).
 pub fn sql_time(seconds: i64) -> String {
     (portcullis_db::now() + chrono::Duration::seconds(seconds))
@@ -336,6 +362,7 @@ pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp 
     let app = Application::build(settings).await.expect("server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
+    let auth = app.auth();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -347,5 +374,6 @@ pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp 
         client,
         db,
         handle,
+        auth,
     }
 }

@@ -11,7 +11,8 @@ pub mod tenants;
 
 use actix_web::web;
 
-/// Registers every route under the `/api/v1` scope from the route tables of `portcullis-rbac`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    router::register(cfg);
+/// Registers every route under the `/api/v1` scope from the route tables of `portcullis-rbac`, each
+/// sign-in route behind the sign-in quota of `limits`.
+pub fn configure(limits: &portcullis_web::RateLimits) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| router::register(cfg, limits)
 }

@@ -8,6 +8,7 @@ use actix_web::{web, Route as ActixRoute};
 use portcullis_auth::routes::{account, github, login, session_routes};
 use portcullis_rbac::routes::{invitations, list_scopes, members, roles};
 use portcullis_rbac::table::{AccountRoute, Route, ACCOUNT_ROUTES, TENANT_ROUTES};
+use portcullis_web::{Quota, RateLimits};
 
 use crate::{audit_log, keys, projects, tenants};
 
@@ -68,30 +69,36 @@ fn method(name: &str) -> Method {
 }
 
 /// Mounts every route: one resource per path (so a wrong method is 405 with `Allow`), one route per
-/// table entry.
-pub fn register(cfg: &mut web::ServiceConfig) {
-    let mut routes: Vec<(&str, ActixRoute)> = Vec::new();
+/// table entry. A resource with a sign-in route is wrapped in the sign-in quota, so the quota
+/// follows the route the router matched.
+pub fn register(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
+    let mut routes: Vec<(&str, Quota, ActixRoute)> = Vec::new();
     for entry in ACCOUNT_ROUTES {
         routes.push((
             entry.path,
+            entry.route.quota(),
             account_handler(entry.route, web::method(method(entry.method))),
         ));
     }
     for entry in TENANT_ROUTES {
         routes.push((
             entry.path,
+            Quota::Api,
             tenant_handler(entry.route, web::method(method(entry.method))),
         ));
     }
-    let mut paths: Vec<&str> = routes.iter().map(|(path, _)| *path).collect();
-    paths.dedup();
+    let mut paths: Vec<&str> = routes.iter().map(|(path, _, _)| *path).collect();
     paths.sort_unstable();
     paths.dedup();
     for path in paths {
         let mut resource = web::resource(path);
-        for (_, route) in routes.iter_mut().filter(|(p, _)| *p == path) {
+        let mut quota = Quota::Api;
+        for (_, route_quota, route) in routes.iter_mut().filter(|(p, _, _)| *p == path) {
+            if *route_quota == Quota::Auth {
+                quota = Quota::Auth;
+            }
             resource = resource.route(std::mem::replace(route, web::route()));
         }
-        cfg.service(resource);
+        cfg.service(resource.wrap(limits.for_routes(quota)));
     }
 }

@@ -12,6 +12,7 @@ pub mod password;
 mod principal;
 pub mod routes;
 mod sessions;
+mod throttle;
 pub mod tokens;
 
 use std::time::Duration;

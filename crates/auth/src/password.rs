@@ -1,5 +1,6 @@
 //! Password hashing (argon2id) on a bounded pool, and the password policy.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ pub struct PasswordHasher {
     params: HashParams,
     jobs: SyncSender<Job>,
     dummy_hash: String,
+    runs: Arc<AtomicU64>,
 }
 
 /// The outcome of checking a password.
@@ -70,15 +72,26 @@ impl PasswordHasher {
             params,
             jobs: spawn_workers(concurrency),
             dummy_hash,
+            runs: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many argon2 computations (hashes and verifications) this hasher has run. Tests use it to
+    /// check that every sign-in path pays for one, whether or not the account exists.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password.
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let argon2 = self.argon2.clone();
-        self.run(move || hash_with(&argon2, &password))
-            .await?
-            .map_err(ApiError::internal)
+        let runs = self.runs.clone();
+        self.run(move || {
+            runs.fetch_add(1, Ordering::Relaxed);
+            hash_with(&argon2, &password)
+        })
+        .await?
+        .map_err(ApiError::internal)
     }
 
     /// Checks a password against a stored hash; `None` (unknown account, or one without a password)
@@ -87,13 +100,18 @@ impl PasswordHasher {
         let argon2 = self.argon2.clone();
         let params = self.params;
         let dummy = self.dummy_hash.clone();
+        let runs = self.runs.clone();
         self.run(move || {
             let known = stored.is_some();
             let stored = stored.unwrap_or(dummy);
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Err(ApiError::internal("stored password hash is not a PHC string"));
             };
-            let ok = known && argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            // Always run argon2, then look at `known`: checking `known` first would skip the hash
+            // for unknown accounts, and the time saved would tell which accounts exist.
+            runs.fetch_add(1, Ordering::Relaxed);
+            let matches = argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            let ok = known && matches;
             let rehash = if ok && !uses_params(&parsed, params) {
                 Some(hash_with(&argon2, &password).map_err(ApiError::internal)?)
             } else {

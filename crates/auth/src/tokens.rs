@@ -53,6 +53,7 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     successor_key: Vec<u8>,
+    device_key: Vec<u8>,
 }
 
 impl TokenKeys {
@@ -76,6 +77,7 @@ impl TokenKeys {
             audience: audience.to_owned(),
             // A separate key for refresh successors, so no value is ever signed under two meanings.
             successor_key: hmac_sha256(secret, b"portcullis refresh-token successor v1"),
+            device_key: hmac_sha256(secret, b"portcullis device cookie v1"),
         }
     }
 
@@ -121,6 +123,33 @@ impl TokenKeys {
     pub fn successor_of(&self, token: &str) -> String {
         URL_SAFE_NO_PAD.encode(hmac_sha256(&self.successor_key, token.as_bytes()))
     }
+}
+
+impl TokenKeys {
+    /// The signature of a device cookie: binds a device id to the account (normalised email) that
+    /// signed in on it, so a cookie cannot be forged or moved to another account.
+    pub fn device_tag(&self, email_normalized: &str, device_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(
+            &self.device_key,
+            &device_message(email_normalized, device_id),
+        ))
+    }
+
+    /// Whether `tag` is the device tag of this account and device (compared in constant time).
+    pub fn device_tag_matches(&self, email_normalized: &str, device_id: &str, tag: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.device_key) else {
+            return false;
+        };
+        mac.update(&device_message(email_normalized, device_id));
+        mac.verify_slice(&tag).is_ok()
+    }
+}
+
+fn device_message(email_normalized: &str, device_id: &str) -> Vec<u8> {
+    format!("{email_normalized}\n{device_id}").into_bytes()
 }
 
 /// A new random secret token: 256 bits, URL-safe base64.

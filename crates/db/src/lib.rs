@@ -13,6 +13,8 @@ mod error;
 pub mod identities;
 mod ids;
 pub mod invitations;
+pub mod login_throttles;
+pub mod maintenance;
 pub mod memberships;
 mod migrations;
 pub mod oauth;

@@ -9,8 +9,6 @@ diesel::table! {
         email_normalized -> Text,
         display_name -> Nullable<Text>,
         password_hash -> Nullable<Text>,
-        failed_logins -> Integer,
-        locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -192,6 +190,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Consecutive failed sign-ins per throttle key (an account's email, or a trusted device).
+    login_throttles (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        throttle_reported -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> tenants (tenant_id));
@@ -200,6 +209,7 @@ diesel::joinable!(security_events -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    login_throttles,
     tenants,
     sessions,
     refresh_tokens,

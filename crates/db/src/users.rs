@@ -1,10 +1,10 @@
 //! The `users` table.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::users;
-use crate::{write_transaction, DbConn, DbError};
+use crate::{DbConn, DbError};
 
 /// A stored account.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -20,10 +20,6 @@ pub struct User {
     pub display_name: Option<String>,
     /// Argon2id PHC string; `None` for accounts that sign in only with GitHub.
     pub password_hash: Option<String>,
-    /// Consecutive failed sign-ins.
-    pub failed_logins: i32,
-    /// End of the current sign-in back-off window.
-    pub locked_until: Option<NaiveDateTime>,
     /// When the account was created.
     pub created_at: NaiveDateTime,
     /// When it last changed.
@@ -97,61 +93,5 @@ pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDate
 /// Deletes the account; its sessions, tokens and events go with it (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
     diesel::delete(users::table.find(id)).execute(conn)?;
-    Ok(())
-}
-
-/// Whether a sign-in attempt may check the password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// Go ahead; the attempt is already counted as a failure until [`reset_login_failures`].
-    Allowed,
-    /// Refused without checking the password until this time.
-    Throttled {
-        /// End of the back-off window.
-        until: NaiveDateTime,
-    },
-}
-
-/// Counts a sign-in attempt *before* the password is checked, in one write transaction, so parallel
-/// guesses cannot slip past the limit: each one takes a numbered slot, and the slot that reaches the
-/// limit starts the back-off window for those after it. `backoff(n)` gives the window after `n`
-/// consecutive failures (or none below the limit). A correct password then calls
-/// [`reset_login_failures`].
-pub fn begin_login_attempt(
-    conn: &mut DbConn,
-    id: &str,
-    now: NaiveDateTime,
-    backoff: impl Fn(i32) -> Option<Duration>,
-) -> Result<Attempt, DbError> {
-    write_transaction(conn, |conn| {
-        let open = users::locked_until.is_null().or(users::locked_until.le(now));
-        let counted = diesel::update(users::table.find(id).filter(open))
-            .set(users::failed_logins.eq(users::failed_logins + 1))
-            .execute(conn)?;
-        if counted == 0 {
-            let until: Option<NaiveDateTime> =
-                users::table.find(id).select(users::locked_until).first(conn)?;
-            return Ok(Attempt::Throttled {
-                until: until.unwrap_or(now),
-            });
-        }
-        let failures: i32 = users::table.find(id).select(users::failed_logins).first(conn)?;
-        if let Some(window) = backoff(failures) {
-            diesel::update(users::table.find(id))
-                .set(users::locked_until.eq(now + window))
-                .execute(conn)?;
-        }
-        Ok(Attempt::Allowed)
-    })
-}
-
-/// A correct password clears the failure count and any back-off.
-pub fn reset_login_failures(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! look their scope up in it, and the authorization and isolation tests iterate over it, so a route
 //! cannot exist without a stated scope and a test.
 
+use portcullis_web::Quota;
+
 /// Every tenant-scoped route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -200,6 +202,36 @@ pub enum AccountRoute {
     CreateTenant,
     /// GET /tenants
     ListTenants,
+}
+
+impl AccountRoute {
+    /// The rate-limit quota of the route: the strict sign-in quota for the routes that check
+    /// passwords or single-use secrets (API.md, "Abuse protection"), the general one otherwise.
+    /// Exhaustive, so a new route cannot be added without deciding.
+    pub const fn quota(self) -> Quota {
+        match self {
+            AccountRoute::Signup
+            | AccountRoute::Login
+            | AccountRoute::Refresh
+            | AccountRoute::OauthExchange
+            | AccountRoute::GithubAuthorize
+            | AccountRoute::GithubCallback
+            | AccountRoute::GithubLink
+            | AccountRoute::AcceptInvitation => Quota::Auth,
+            AccountRoute::Logout
+            | AccountRoute::ListSessions
+            | AccountRoute::RevokeSession
+            | AccountRoute::ChangePassword
+            | AccountRoute::GetMe
+            | AccountRoute::UpdateMe
+            | AccountRoute::DeleteMe
+            | AccountRoute::SecurityEvents
+            | AccountRoute::UnlinkGithub
+            | AccountRoute::ListScopes
+            | AccountRoute::CreateTenant
+            | AccountRoute::ListTenants => Quota::Api,
+        }
+    }
 }
 
 /// Who may call an account route.

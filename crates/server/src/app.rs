@@ -7,20 +7,18 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::header;
 use std::time::Duration;
 
-use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{Governor, GovernorConfig, GovernorConfigBuilder};
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::middleware::{from_fn, Condition};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use portcullis_auth::github::GithubConfig;
 use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
 use portcullis_web::{
-    finish_response, not_found, path_config, query_config, ClientKey, Quota, SecurityPolicy, TrustedProxies,
+    finish_response, not_found, path_config, query_config, Quota, RateLimits, SecurityPolicy, TrustedProxies,
 };
 
 use crate::config::{AppEnv, CorsOrigins, Settings};
@@ -58,6 +56,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    auth: web::Data<Auth>,
 }
 
 impl Application {
@@ -98,15 +97,25 @@ impl Application {
         );
         let proxies = TrustedProxies(settings.trusted_proxies.clone());
         let limits = settings.rate_limit;
-        let auth_period = Duration::from_secs(60) / limits.auth_per_min;
-        let api_period = Duration::from_secs(1) / limits.api_per_sec;
-        let auth_quota = governor(Quota::Auth, &proxies, auth_period, limits.auth_burst)?;
-        let api_quota = governor(Quota::Api, &proxies, api_period, limits.api_burst)?;
+        let rate_limits = RateLimits::new(
+            limits.enabled,
+            &proxies,
+            (limits.auth_per_min, limits.auth_burst),
+            (limits.api_per_sec, limits.api_burst),
+        )
+        .ok_or_else(|| StartupError::RateLimit("quotas need a positive rate and burst".into()))?;
+        crate::maintenance::spawn(
+            pool.get_ref().clone(),
+            rate_limits.clone(),
+            settings.maintenance_interval,
+        );
         let proxies = web::Data::new(proxies);
         let document = serde_json::to_vec(&crate::openapi::document())
             .map_err(|err| StartupError::Io(std::io::Error::other(err.to_string())))?;
         let document = web::Data::new(crate::docs::OpenApiJson(document));
+        let app_auth = auth.clone();
         let server = HttpServer::new(move || {
+            let api_quota = || rate_limits.for_routes(Quota::Api);
             App::new()
                 .app_data(pool.clone())
                 .app_data(auth.clone())
@@ -121,18 +130,24 @@ impl Application {
                 // gives every answer (CORS refusals and 404s included) its id, headers and problem body
                 // and writes the access log line with the final status.
                 .wrap(oauth_session(session_key.clone(), secure_cookies))
-                .wrap(Condition::new(limits.enabled, Governor::new(&auth_quota)))
-                .wrap(Condition::new(limits.enabled, Governor::new(&api_quota)))
                 .wrap(cors(&settings.cors_allowed_origins))
                 .wrap(from_fn(finish_response))
                 // `web::resource` (not `App::route`, which guards the whole resource by method) so that a
                 // wrong method is 405 with `Allow`, not 404.
-                .service(web::resource("/healthz").get(health::healthz))
-                .service(web::resource("/readyz").get(health::readyz))
-                .service(web::resource("/openapi.json").get(crate::docs::openapi_json))
-                .service(web::resource("/docs").get(crate::docs::page))
-                .service(web::resource("/docs/{file}").get(crate::docs::asset))
-                .service(web::scope("/api/v1").configure(portcullis_api::configure))
+                .service(web::resource("/healthz").get(health::healthz).wrap(api_quota()))
+                .service(web::resource("/readyz").get(health::readyz).wrap(api_quota()))
+                .service(
+                    web::resource("/openapi.json")
+                        .get(crate::docs::openapi_json)
+                        .wrap(api_quota()),
+                )
+                .service(web::resource("/docs").get(crate::docs::page).wrap(api_quota()))
+                .service(
+                    web::resource("/docs/{file}")
+                        .get(crate::docs::asset)
+                        .wrap(api_quota()),
+                )
+                .service(web::scope("/api/v1").configure(portcullis_api::configure(&rate_limits)))
                 .default_service(web::to(not_found))
         })
         // A client gets 5 s to send a request head and 1 s to close after the response, and an idle
@@ -147,12 +162,21 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            auth: app_auth,
+        })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The identity state the server runs with (tests read its password hasher's counters).
+    pub fn auth(&self) -> web::Data<Auth> {
+        self.auth.clone()
     }
 
     /// A handle to stop the server gracefully.
@@ -164,23 +188,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-type ClientGovernor = GovernorConfig<ClientKey, NoOpMiddleware>;
-
-/// One quota: a token every `period`, at most `burst` at once, per client address.
-fn governor(
-    quota: Quota,
-    proxies: &TrustedProxies,
-    period: Duration,
-    burst: u32,
-) -> Result<ClientGovernor, StartupError> {
-    GovernorConfigBuilder::default()
-        .period(period.max(Duration::from_nanos(1)))
-        .burst_size(burst)
-        .key_extractor(ClientKey::new(quota, proxies.clone()))
-        .finish()
-        .ok_or_else(|| StartupError::RateLimit(format!("{quota:?} quota needs a positive rate and burst")))
 }
 
 fn auth_config(settings: &Settings) -> AuthConfig {

@@ -93,6 +93,9 @@ pub struct Settings {
     pub redirect_allowlist: Vec<String>,
     /// Whether `PUBLIC_URL` was left to its default (then a port-0 bind fills in the real port).
     pub public_url_is_default: bool,
+    /// `MAINTENANCE_INTERVAL_SECS`: how often expired rows are deleted and idle rate-limit keys
+    /// forgotten.
+    pub maintenance_interval: Duration,
 }
 
 /// GitHub OAuth application settings.
@@ -241,6 +244,9 @@ impl Settings {
             reader.problem("HASH_CONCURRENCY must be from 1 to 256".into());
         }
 
+        let maintenance_interval = reader
+            .seconds("MAINTENANCE_INTERVAL_SECS", 600, 1)
+            .unwrap_or(Duration::from_secs(600));
         let rate_limit = reader.rate_limits();
         let trusted_proxies = reader.trusted_proxies();
         let tls = reader.tls();
@@ -319,6 +325,7 @@ impl Settings {
             github,
             redirect_allowlist,
             public_url_is_default,
+            maintenance_interval,
         })
     }
 }

@@ -9,6 +9,7 @@ mod app;
 pub mod config;
 mod docs;
 mod health;
+mod maintenance;
 pub mod openapi;
 mod tls;
 

@@ -23,5 +23,5 @@ pub use extract::{
 };
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};
-pub use rate_limit::{is_auth_path, ClientKey, Quota, RateKey};
+pub use rate_limit::{client_key, ClientGovernor, ClientKey, Quota, QuotaMiddleware, RateLimits};
 pub use time::{double_option, rfc3339};

@@ -69,11 +69,12 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_quota() {
     .await;
     for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
         for _ in 0..3 {
+            // One email per client: the per-account throttle is not what this test is about.
             let response = app
                 .client
                 .post(app.url("/api/v1/auth/login"))
                 .header("X-Forwarded-For", format!("203.0.113.250, {client}"))
-                .json(&json!({"email": "nobody@example.com", "password": PASSWORD}))
+                .json(&json!({"email": format!("nobody-{client}@example.com"), "password": PASSWORD}))
                 .send()
                 .await
                 .unwrap();
@@ -113,8 +114,9 @@ async fn limits_can_be_switched_off() {
         vars.insert("RATE_LIMIT_ENABLED".into(), "false".into());
     })
     .await;
-    for _ in 0..10 {
-        assert_eq!(app.login("nobody@example.com", PASSWORD).await.status(), 401);
+    for n in 0..10 {
+        let email = format!("nobody{n}@example.com");
+        assert_eq!(app.login(&email, PASSWORD).await.status(), 401);
     }
 }
 
@@ -233,4 +235,66 @@ async fn a_login_storm_is_shed_while_reads_keep_working() {
     );
     let busy = logins.iter().find(|r| r.status() == 503).unwrap();
     assert!(busy.headers().get("retry-after").is_some());
+}
+
+/// A POST to `path` with a JSON body from the client named in `X-Forwarded-For`.
+async fn post_from(
+    app: &portcullis_tests::TestApp,
+    path: &str,
+    client: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("X-Forwarded-For", client)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_percent_encoded_sign_in_path_is_held_to_the_sign_in_quota() {
+    let app = spawn_app_with(limited).await;
+    let wrong = json!({"email": "nobody@example.com", "password": PASSWORD});
+    // Each spelling reaches the login handler (401, not 404) ...
+    for path in [
+        "/api/v1/auth/logi%6E",
+        "/api/v1/auth/%6Cogin",
+        "/api/v1/%61uth/login",
+    ] {
+        let response = app.post_json(path, &wrong, None).await;
+        problem(response, 401, "invalid_credentials").await;
+    }
+    // ... and counts against the sign-in quota (burst 3), which is now spent for every spelling.
+    for path in [
+        "/api/v1/auth/logi%6E",
+        "/api/v1/auth/login",
+        "/api/v1/auth/sign%75p",
+    ] {
+        let response = app.post_json(path, &wrong, None).await;
+        problem(response, 429, "rate_limited").await;
+    }
+}
+
+#[actix_web::test]
+async fn ipv6_clients_share_a_quota_per_64() {
+    let app = spawn_app_with(|vars| {
+        limited(vars);
+        vars.insert("TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
+    })
+    .await;
+    let wrong = json!({"email": "nobody@example.com", "password": PASSWORD});
+    for client in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:ffff:ffff:ffff:ffff",
+    ] {
+        let response = post_from(&app, "/api/v1/auth/login", client, &wrong).await;
+        assert_eq!(response.status(), 401, "{client}");
+    }
+    let same_64 = post_from(&app, "/api/v1/auth/login", "2001:db8:1:2:1234::9", &wrong).await;
+    problem(same_64, 429, "rate_limited").await;
+    let next_64 = post_from(&app, "/api/v1/auth/login", "2001:db8:1:3::1", &wrong).await;
+    assert_eq!(next_64.status(), 401, "another /64 is another client");
 }

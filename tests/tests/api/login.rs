@@ -141,3 +141,29 @@ async fn parallel_wrong_passwords_cannot_exceed_the_limit() {
     assert!(checked <= 5, "at most five passwords checked: {statuses:?}");
     assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
 }
+
+#[actix_web::test]
+async fn every_password_check_runs_argon2_whether_or_not_the_account_exists() {
+    let app = spawn_app().await;
+    app.signup("known@example.com").await;
+    app.signup("github-only@example.com").await;
+    // An account that signs in only with GitHub has no password hash.
+    portcullis_tests::execute_sql(
+        &app,
+        "UPDATE users SET password_hash = NULL WHERE email_normalized = 'github-only@example.com'",
+    );
+    for email in [
+        "known@example.com",
+        "nobody@example.com",
+        "github-only@example.com",
+    ] {
+        let before = app.auth.hasher().runs();
+        problem(
+            app.login(email, "not the password at all").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+        assert_eq!(app.auth.hasher().runs() - before, 1, "one argon2 run for {email}");
+    }
+}

@@ -2,9 +2,8 @@
 
 use std::borrow::Cow;
 
-use actix_web::{web, HttpResponse};
-use chrono::Duration;
-use portcullis_db::users::{self, Attempt, NewUser, User};
+use actix_web::{web, HttpRequest, HttpResponse};
+use portcullis_db::users::{self, NewUser, User};
 use portcullis_db::{DbError, Pool};
 use portcullis_web::{with_conn, ApiError, ClientInfo, ValidJson};
 use serde::Deserialize;
@@ -13,6 +12,7 @@ use validator::{Validate, ValidateEmail, ValidationError, ValidationErrors};
 use super::body::{invalid_credentials, token_response};
 use crate::events::{self, action};
 use crate::password::policy_violations;
+use crate::throttle::ThrottleKey;
 use crate::{sessions, Auth};
 
 const EMAIL_MAX: usize = 254;
@@ -159,42 +159,54 @@ pub async fn login(
     auth: web::Data<Auth>,
     pool: web::Data<Pool>,
     client: ClientInfo,
+    req: HttpRequest,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let email = normalize_email(&body.email);
-    let user = with_conn(&pool, move |conn| Ok(users::find_by_email(conn, &email)?)).await?;
-    let Some(user) = user.filter(|user| user.password_hash.is_some()) else {
-        // Same cost as a real check, so timing does not tell which accounts exist.
-        auth.hasher.verify(None, body.password).await?;
-        return Err(invalid_credentials());
-    };
-    check_password(&auth, &pool, &user, body.password, &client).await?;
-    let auth_for_db = auth.clone();
-    let grant = with_conn(&pool, move |conn| {
-        let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
-        events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;
-        Ok((user, grant))
+    let throttle = ThrottleKey::for_request(&auth, &req, &email);
+    let (lookup, key, event_client) = (email.clone(), throttle.clone(), client.clone());
+    let user = with_conn(&pool, move |conn| {
+        let user = users::find_by_email(conn, &lookup)?;
+        key.begin(conn, user.as_ref().map(|u| u.id.as_str()), &event_client)?;
+        Ok(user)
     })
     .await?;
-    token_response(&auth, &grant.0, grant.1, false)
+    // An unknown email, or an account without a password, is checked against a dummy hash: the
+    // same argon2 work, so neither the answer nor its timing tells which accounts exist.
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = throttle.verify(&auth, &pool, stored, body.password).await?;
+    let (auth_for_db, key) = (auth.clone(), throttle.clone());
+    let user = with_conn(&pool, move |conn| {
+        let user = match user {
+            Some(user) if verified.ok => user,
+            Some(user) => {
+                events::record(conn, &user.id, action::LOGIN_FAILED, &client)?;
+                return Ok(None);
+            }
+            None => return Ok(None),
+        };
+        key.succeeded(conn)?;
+        if let Some(rehash) = verified.rehash {
+            users::set_password_hash(conn, &user.id, &rehash, portcullis_db::now())?;
+        }
+        let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
+        events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;
+        Ok(Some((user, grant)))
+    })
+    .await?;
+    let Some((user, grant)) = user else {
+        return Err(invalid_credentials());
+    };
+    let mut response = token_response(&auth, &user, grant, false)?;
+    response
+        .add_cookie(&throttle.device_cookie(&auth, &email))
+        .map_err(ApiError::internal)?;
+    Ok(response)
 }
 
-/// Consecutive failures after which sign-ins back off.
-const THROTTLE_AFTER: i32 = 5;
-const MAX_BACKOFF_SECS: i64 = 15 * 60;
-
-/// 1 s after the fifth consecutive failure, doubling with each further one, at most 15 minutes.
-pub(crate) fn backoff(failures: i32) -> Option<Duration> {
-    if failures < THROTTLE_AFTER {
-        return None;
-    }
-    let doublings = u32::try_from(failures - THROTTLE_AFTER).unwrap_or(0).min(20);
-    Some(Duration::seconds((1i64 << doublings).min(MAX_BACKOFF_SECS)))
-}
-
-/// Checks `password` for `user` under the per-account throttle: refused without checking during a
-/// back-off (429 `login_throttled`), 401 `invalid_credentials` when wrong, and on success the failure
-/// count is cleared and an outdated hash upgraded. Every outcome is a security event.
+/// Checks the password of a signed-in `user` (password change, account deletion) under the
+/// account's throttle: refused without checking during a back-off (429 `login_throttled`), 401
+/// `invalid_credentials` when wrong; on success the count is cleared and an outdated hash upgraded.
 pub(crate) async fn check_password(
     auth: &Auth,
     pool: &Pool,
@@ -202,55 +214,29 @@ pub(crate) async fn check_password(
     password: String,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
+    let throttle = ThrottleKey::account(&user.email_normalized);
+    let (user_id, key, event_client) = (user.id.clone(), throttle.clone(), client.clone());
+    with_conn(pool, move |conn| key.begin(conn, Some(&user_id), &event_client)).await?;
+    let verified = throttle
+        .verify(auth, pool, user.password_hash.clone(), password)
+        .await?;
     let (user_id, event_client) = (user.id.clone(), client.clone());
-    let attempt = with_conn(pool, move |conn| {
-        let attempt = users::begin_login_attempt(conn, &user_id, portcullis_db::now(), backoff)?;
-        if let Attempt::Throttled { .. } = attempt {
-            events::record(conn, &user_id, action::LOGIN_THROTTLED, &event_client)?;
-        }
-        Ok(attempt)
-    })
-    .await?;
-    if let Attempt::Throttled { until } = attempt {
-        let wait = (until - portcullis_db::now()).num_milliseconds().max(0);
-        let retry_after_secs = u64::try_from(wait).unwrap_or(0).div_ceil(1000).max(1);
-        return Err(ApiError::TooManyRequests {
-            code: "login_throttled",
-            retry_after_secs,
-        });
-    }
-    let verified = auth.hasher.verify(user.password_hash.clone(), password).await?;
-    let (user_id, event_client) = (user.id.clone(), client.clone());
+    let ok = verified.ok;
     with_conn(pool, move |conn| {
         if !verified.ok {
             events::record(conn, &user_id, action::LOGIN_FAILED, &event_client)?;
             return Ok(());
         }
-        users::reset_login_failures(conn, &user_id)?;
+        throttle.succeeded(conn)?;
         if let Some(rehash) = verified.rehash {
             users::set_password_hash(conn, &user_id, &rehash, portcullis_db::now())?;
         }
         Ok(())
     })
     .await?;
-    if verified.ok {
+    if ok {
         Ok(())
     } else {
         Err(invalid_credentials())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_starts_at_the_fifth_failure_and_doubles_to_fifteen_minutes() {
-        assert_eq!(backoff(4), None);
-        assert_eq!(backoff(5), Some(Duration::seconds(1)));
-        assert_eq!(backoff(6), Some(Duration::seconds(2)));
-        assert_eq!(backoff(9), Some(Duration::seconds(16)));
-        assert_eq!(backoff(15), Some(Duration::seconds(900)));
-        assert_eq!(backoff(1000), Some(Duration::seconds(900)));
     }
 }

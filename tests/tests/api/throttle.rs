@@ -1,0 +1,182 @@
+//! Sign-in throttling as an attacker meets it: unknown emails back off like known ones, a trusted
+//! device keeps its own allowance, refused attempts do not flood the event feed, and attempts shed
+//! by the hashing queue do not count.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use portcullis_tests::{access, spawn_app, spawn_app_with, TestApp, PASSWORD};
+use serde_json::{json, Value};
+
+use crate::signup::problem;
+
+const WRONG: &str = "not the password at all";
+
+/// Signs in with an optional `Cookie` header.
+async fn login_with(app: &TestApp, email: &str, password: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+/// The `name=value` of the device cookie a response sets.
+fn device_cookie(response: &reqwest::Response) -> String {
+    let set = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("portcullis-device="))
+        .expect("a device cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api/v1/auth"] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn statuses(app: &TestApp, email: &str, attempts: usize) -> Vec<u16> {
+    let mut seen = Vec::new();
+    for _ in 0..attempts {
+        seen.push(app.login(email, WRONG).await.status().as_u16());
+    }
+    seen
+}
+
+async fn event_actions(app: &TestApp, token: &str) -> Vec<String> {
+    let body: Value = app
+        .get("/api/v1/me/security-events?limit=100", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn unknown_emails_back_off_exactly_like_known_ones() {
+    let app = spawn_app().await;
+    app.signup("known@example.com").await;
+    let expected = [401, 401, 401, 401, 401, 429, 429];
+    assert_eq!(statuses(&app, "known@example.com", 7).await, expected);
+    assert_eq!(statuses(&app, "nobody@example.com", 7).await, expected);
+    // Same body for both refusals, apart from the request id.
+    let mut bodies = Vec::new();
+    for email in ["known@example.com", "nobody@example.com"] {
+        let mut body = problem(app.login(email, WRONG).await, 429, "login_throttled").await;
+        body["request_id"] = Value::Null;
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0], bodies[1]);
+}
+
+#[actix_web::test]
+async fn a_device_that_signed_in_before_keeps_signing_in_while_strangers_are_locked_out() {
+    let app = spawn_app().await;
+    app.signup("owner@example.com").await;
+    app.signup("other@example.com").await;
+    let signed_in = login_with(&app, "owner@example.com", PASSWORD, None).await;
+    assert_eq!(signed_in.status(), 200);
+    let cookie = device_cookie(&signed_in);
+    let other = device_cookie(&login_with(&app, "other@example.com", PASSWORD, None).await);
+
+    // A stranger locks the account.
+    assert_eq!(statuses(&app, "owner@example.com", 6).await[5], 429);
+    problem(
+        login_with(&app, "owner@example.com", PASSWORD, None).await,
+        429,
+        "login_throttled",
+    )
+    .await;
+    // The owner's device is not locked ...
+    let owner = login_with(&app, "owner@example.com", PASSWORD, Some(&cookie)).await;
+    assert_eq!(owner.status(), 200);
+    assert_eq!(device_cookie(&owner), cookie, "the device keeps its id");
+    // ... and the account stays locked for everyone else: the owner's success gave the stranger
+    // no fresh attempts.
+    problem(
+        login_with(&app, "owner@example.com", PASSWORD, None).await,
+        429,
+        "login_throttled",
+    )
+    .await;
+    // A forged or moved cookie is no device of this account.
+    let (name_id, tag) = cookie.rsplit_once('.').unwrap();
+    let forged = format!("{name_id}.{}", tag.chars().rev().collect::<String>());
+    for fake in [forged.as_str(), other.as_str(), "portcullis-device=x.y"] {
+        problem(
+            login_with(&app, "owner@example.com", PASSWORD, Some(fake)).await,
+            429,
+            "login_throttled",
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn a_device_has_an_allowance_of_its_own_not_an_unlimited_one() {
+    let app = spawn_app().await;
+    app.signup("device@example.com").await;
+    let cookie = device_cookie(&login_with(&app, "device@example.com", PASSWORD, None).await);
+    for _ in 0..5 {
+        let response = login_with(&app, "device@example.com", WRONG, Some(&cookie)).await;
+        assert_eq!(response.status(), 401);
+    }
+    problem(
+        login_with(&app, "device@example.com", PASSWORD, Some(&cookie)).await,
+        429,
+        "login_throttled",
+    )
+    .await;
+    // The device's failures did not lock the account for the owner's other clients.
+    assert_eq!(app.login("device@example.com", PASSWORD).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn refused_attempts_record_one_event_per_back_off_window() {
+    let app = spawn_app().await;
+    let tokens = app.signup("flooded@example.com").await;
+    statuses(&app, "flooded@example.com", 5).await;
+    let refused = join_all((0..30).map(|_| app.login("flooded@example.com", WRONG))).await;
+    assert!(refused.iter().all(|r| r.status() == 429));
+    let actions = event_actions(&app, access(&tokens)).await;
+    let throttled = actions.iter().filter(|a| *a == "login.throttled").count();
+    assert_eq!(throttled, 1, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a == "login.failed").count(), 5);
+}
+
+#[actix_web::test]
+async fn sign_ins_shed_by_the_hashing_queue_do_not_count_as_failures() {
+    let app = spawn_app_with(|vars| {
+        // One slow hash at a time: a handful of requests fills the queue for a while.
+        vars.insert("ARGON2_MEMORY_KIB".into(), "65536".into());
+        vars.insert("ARGON2_ITERATIONS".into(), "3".into());
+        vars.insert("HASH_CONCURRENCY".into(), "1".into());
+    })
+    .await;
+    app.signup("patient@example.com").await;
+    let storm = join_all((0..30).map(|i| app.login_owned(format!("storm{i}@example.com"), WRONG)));
+    let user = async {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.push(app.login("patient@example.com", PASSWORD).await.status().as_u16());
+        }
+        seen
+    };
+    let (_, seen) = futures_util::join!(storm, user);
+    // Counted as failures, five shed attempts would have throttled the sixth (429).
+    assert!(!seen.contains(&429), "shed attempts counted as failures: {seen:?}");
+    assert_eq!(seen, [503; 6], "the queue was full for every attempt of the user");
+    // Six shed attempts would have started a back-off if they had counted.
+    assert_eq!(app.login("patient@example.com", PASSWORD).await.status(), 200);
+}

@@ -79,6 +79,33 @@ async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
     assert_eq!(app.login("careful@example.com", PASSWORD).await.status(), 200);
 }
 
+#[actix_web::test]
+async fn the_current_password_is_checked_before_the_new_one_is_judged() {
+    let app = spawn_app().await;
+    let tokens = app.signup("ordered@example.com").await;
+    // A guesser with a stolen access token learns nothing about the policy and costs no strength
+    // estimate: a wrong current password is refused first, and the attempt is counted.
+    let expensive = "4@8(3ei!1|0$5+7%2".repeat(7);
+    for new in ["password", expensive.as_str()] {
+        problem(
+            change_password(&app, access(&tokens), "not my password", new).await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    // The failures count towards the account's back-off like failed sign-ins.
+    for _ in 0..3 {
+        change_password(&app, access(&tokens), "still not it", NEW_PASSWORD).await;
+    }
+    problem(
+        change_password(&app, access(&tokens), PASSWORD, NEW_PASSWORD).await,
+        429,
+        "login_throttled",
+    )
+    .await;
+}
+
 /// A user without a password (as GitHub sign-in creates them), with a session and a hand-minted token.
 fn github_only_user(app: &TestApp, email: &str) -> String {
     let url = DatabaseUrl::parse(app.db.url()).unwrap();

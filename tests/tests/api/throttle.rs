@@ -175,7 +175,10 @@ async fn sign_ins_shed_by_the_hashing_queue_do_not_count_as_failures() {
     };
     let (_, seen) = futures_util::join!(storm, user);
     // Counted as failures, five shed attempts would have throttled the sixth (429).
-    assert!(!seen.contains(&429), "shed attempts counted as failures: {seen:?}");
+    assert!(
+        !seen.contains(&429),
+        "shed attempts counted as failures: {seen:?}"
+    );
     assert_eq!(seen, [503; 6], "the queue was full for every attempt of the user");
     // Six shed attempts would have started a back-off if they had counted.
     assert_eq!(app.login("patient@example.com", PASSWORD).await.status(), 200);

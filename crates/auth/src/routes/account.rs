@@ -12,7 +12,6 @@ use validator::{Validate, ValidationErrors};
 use super::body::{invalid_credentials, UserBody};
 use super::login::{check_password, display_name_error};
 use crate::events::{self, action};
-use crate::password::policy_violations;
 use crate::{Auth, Principal};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -157,16 +156,21 @@ pub async fn change_password(
             detail: "this account signs in only with GitHub".into(),
         });
     }
-    let violations = policy_violations(
-        "new_password",
-        &body.new_password,
-        &user.email,
-        user.display_name.as_deref(),
-    );
+    // The current password first: it is throttled, and the costly strength estimate and hash are
+    // spent only on a caller who knows it.
+    check_password(&auth, &pool, &user, body.current_password, &client).await?;
+    let violations = auth
+        .hasher
+        .policy_violations(
+            "new_password",
+            body.new_password.clone(),
+            user.email.clone(),
+            user.display_name.clone(),
+        )
+        .await?;
     if !violations.is_empty() {
         return Err(ApiError::Validation(violations));
     }
-    check_password(&auth, &pool, &user, body.current_password, &client).await?;
     let hash = auth.hasher.hash(body.new_password).await?;
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {

@@ -5,13 +5,12 @@ use std::borrow::Cow;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, NewUser, User};
 use portcullis_db::{DbError, Pool};
-use portcullis_web::{with_conn, ApiError, ClientInfo, ValidJson};
+use portcullis_web::{with_conn, ApiError, ClientInfo, FieldError, ValidJson};
 use serde::Deserialize;
 use validator::{Validate, ValidateEmail, ValidationError, ValidationErrors};
 
 use super::body::{invalid_credentials, token_response};
 use crate::events::{self, action};
-use crate::password::policy_violations;
 use crate::throttle::ThrottleKey;
 use crate::{sessions, Auth};
 
@@ -63,39 +62,46 @@ pub(crate) fn display_name_error(name: &str) -> Option<ValidationError> {
 }
 
 impl Validate for SignupRequest {
-    // Written out rather than derived: the password policy needs the email and display name too,
-    // and every violation of every field is reported in one answer.
+    // Nothing here: the password policy's strength estimate must run off the async workers, and every
+    // violation of every field is reported in one answer, so the handler checks the whole body
+    // (`SignupRequest::violations`).
     fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        // Surrounding spaces are a copy-paste accident, not part of the address.
-        let email_problem = email_error(self.email.trim());
-        let email_ok = email_problem.is_none();
-        if let Some(problem) = email_problem {
-            errors.add("email", problem);
-        }
-        if let Some(problem) = self.display_name.as_deref().and_then(display_name_error) {
-            errors.add("display_name", problem);
-        }
-        let email = if email_ok { self.email.trim() } else { "" };
-        for violation in policy_violations("password", &self.password, email, self.display_name.as_deref()) {
-            errors.add(
-                "password",
-                ValidationError::new(static_code(violation.code)).with_message(violation.message.into()),
-            );
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        Ok(())
     }
 }
 
-/// validator wants `&'static str` codes; ours are all string constants already.
-fn static_code(code: Cow<'static, str>) -> &'static str {
-    match code {
-        Cow::Borrowed(code) => code,
-        Cow::Owned(_) => "invalid",
+impl SignupRequest {
+    /// Every rule of every field, the password policy on the hashing threads.
+    async fn violations(&self, auth: &Auth) -> Result<Vec<FieldError>, ApiError> {
+        let mut errors = Vec::new();
+        let field_error = |field: &str, problem: ValidationError| {
+            let message = problem.message.map(|m| m.into_owned()).unwrap_or_default();
+            FieldError::new(field, problem.code, message)
+        };
+        // Surrounding spaces are a copy-paste accident, not part of the address.
+        let email_problem = email_error(self.email.trim());
+        let email = if email_problem.is_none() {
+            self.email.trim()
+        } else {
+            ""
+        };
+        if let Some(problem) = email_problem {
+            errors.push(field_error("email", problem));
+        }
+        if let Some(problem) = self.display_name.as_deref().and_then(display_name_error) {
+            errors.push(field_error("display_name", problem));
+        }
+        let password_errors = auth
+            .hasher
+            .policy_violations(
+                "password",
+                self.password.clone(),
+                email.to_owned(),
+                self.display_name.clone(),
+            )
+            .await?;
+        errors.extend(password_errors);
+        Ok(errors)
     }
 }
 
@@ -111,6 +117,10 @@ pub async fn signup(
     client: ClientInfo,
     ValidJson(body): ValidJson<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let violations = body.violations(&auth).await?;
+    if !violations.is_empty() {
+        return Err(ApiError::Validation(violations));
+    }
     let hash = auth.hasher.hash(body.password).await?;
     let auth_for_db = auth.clone();
     let (user, grant) = with_conn(&pool, move |conn| {

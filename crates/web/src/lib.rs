@@ -8,6 +8,7 @@
 
 mod blocking;
 mod client;
+mod email;
 mod error;
 mod extract;
 mod middleware;
@@ -17,6 +18,7 @@ mod time;
 
 pub use blocking::with_conn;
 pub use client::{client_ip, ClientInfo, TrustedProxies};
+pub use email::{lookup_form, parse_email, Email, EmailProblem, EMAIL_MAX};
 pub use error::{problem_body, ApiError, FieldError, Problem};
 pub use extract::{
     field_errors, path_config, query_config, JsonBody, OptionalJson, ValidJson, JSON_BODY_LIMIT,

@@ -230,3 +230,42 @@ async fn malformed_wrongly_typed_and_oversized_bodies_get_their_own_status() {
         .unwrap();
     assert_eq!(utf8_json.status(), 201, "a charset parameter is fine");
 }
+
+#[actix_web::test]
+async fn look_alike_spellings_of_an_email_are_one_account() {
+    let app = spawn_app().await;
+    app.signup("ada@exämple.com").await;
+    for spelling in [
+        "ada@exa\u{308}mple.com", // the same é, decomposed
+        "ada@xn--exmple-cua.com", // the domain in its IDNA form
+        "\u{ff41}da@EXÄMPLE.com", // fullwidth a, upper case
+    ] {
+        let response = app
+            .post_json(SIGNUP, &json!({"email": spelling, "password": PASSWORD}), None)
+            .await;
+        problem(response, 409, "email_taken").await;
+        // Any spelling signs in to the one account.
+        assert_eq!(app.login(spelling, PASSWORD).await.status(), 200, "{spelling:?}");
+    }
+}
+
+#[actix_web::test]
+async fn emails_with_invisible_characters_are_refused() {
+    let app = spawn_app().await;
+    app.signup("grace@example.com").await;
+    for spelling in [
+        "gr\u{200b}ace@example.com", // zero-width space
+        "grace@exam\u{ad}ple.com",   // soft hyphen, which IDNA would silently drop
+        "grace\u{200d}@example.com", // zero-width joiner
+        "\u{202e}grace@example.com", // right-to-left override
+    ] {
+        let response = app
+            .post_json(SIGNUP, &json!({"email": spelling, "password": PASSWORD}), None)
+            .await;
+        let body = problem(response, 422, "validation_failed").await;
+        assert_eq!(
+            field_codes(&body),
+            [("email".to_string(), "invalid_characters".to_string())]
+        );
+    }
+}

@@ -5,16 +5,15 @@ use std::borrow::Cow;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, NewUser, User};
 use portcullis_db::{DbError, Pool};
-use portcullis_web::{with_conn, ApiError, ClientInfo, FieldError, ValidJson};
+use portcullis_web::{lookup_form, parse_email, with_conn, ApiError, ClientInfo, FieldError, ValidJson};
 use serde::Deserialize;
-use validator::{Validate, ValidateEmail, ValidationError, ValidationErrors};
+use validator::{Validate, ValidationError, ValidationErrors};
 
 use super::body::{invalid_credentials, token_response};
 use crate::events::{self, action};
 use crate::throttle::ThrottleKey;
 use crate::{sessions, Auth};
 
-const EMAIL_MAX: usize = 254;
 const DISPLAY_NAME_MAX: usize = 100;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -36,15 +35,15 @@ fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validatio
     ValidationError::new(code).with_message(message.into())
 }
 
-/// Checks an email address for sign-up and invitations.
+/// Checks an email address for sign-up (see `portcullis_web::parse_email` for the rules).
 pub(crate) fn email_error(email: &str) -> Option<ValidationError> {
-    if email.chars().count() > EMAIL_MAX {
-        Some(error("too_long", "must be at most 254 characters"))
-    } else if !email.validate_email() {
-        Some(error("invalid_email", "must be an email address"))
-    } else {
-        None
-    }
+    parse_email(email)
+        .err()
+        .map(|problem| error(problem.code, problem.message))
+}
+
+fn invalid_email_error(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::Validation(vec![FieldError::new("email", code, message)])
 }
 
 /// Checks a display name: 1–100 characters, not only spaces.
@@ -78,8 +77,7 @@ impl SignupRequest {
             let message = problem.message.map(|m| m.into_owned()).unwrap_or_default();
             FieldError::new(field, problem.code, message)
         };
-        // Surrounding spaces are a copy-paste accident, not part of the address.
-        let email_problem = email_error(self.email.trim());
+        let email_problem = email_error(&self.email);
         let email = if email_problem.is_none() {
             self.email.trim()
         } else {
@@ -105,9 +103,9 @@ impl SignupRequest {
     }
 }
 
-/// The canonical form emails are compared in.
+/// The canonical form emails are compared in (`portcullis_web::lookup_form`).
 pub(crate) fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    lookup_form(email)
 }
 
 /// POST /auth/signup
@@ -126,8 +124,9 @@ pub async fn signup(
     let (user, grant) = with_conn(&pool, move |conn| {
         let now = portcullis_db::now();
         let id = uuid::Uuid::now_v7().to_string();
-        let email = body.email.trim();
-        let normalized = normalize_email(email);
+        // Validated above, so this cannot fail; the fallback keeps the handler total.
+        let parsed = parse_email(&body.email).map_err(|p| invalid_email_error(p.code, p.message))?;
+        let (email, normalized) = (parsed.display.as_str(), parsed.normalized.clone());
         let display_name = body.display_name.as_deref().map(str::trim);
         let new_user = NewUser {
             id: &id,

@@ -7,10 +7,12 @@ use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
 use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
-use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody};
+use portcullis_web::{
+    parse_email, respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use validator::{Validate, ValidateEmail};
+use validator::Validate;
 
 use super::members::ListQuery;
 use super::{caller_now, forbidden, known_roles};
@@ -38,12 +40,10 @@ pub struct CreateInvitation {
 impl Validate for CreateInvitation {
     fn validate(&self) -> Result<(), validator::ValidationErrors> {
         let mut errors = validator::ValidationErrors::new();
-        let email = self.email.trim();
-        if email.chars().count() > 254 || !email.validate_email() {
+        if let Err(problem) = parse_email(&self.email) {
             errors.add(
                 "email",
-                validator::ValidationError::new("invalid_email")
-                    .with_message("must be an email address".into()),
+                validator::ValidationError::new(problem.code).with_message(problem.message.into()),
             );
         }
         if self.roles.len() > 20 {
@@ -102,12 +102,15 @@ pub async fn create(
             let caller = caller_now(conn, tenant, &access.user_id)?;
             may_grant(caller, granted).map_err(forbidden)?;
             let now = portcullis_db::now();
-            let email = body.email.trim().to_owned();
+            // Validated when parsed; the same canonical form as the accounts it is matched against.
+            let email = parse_email(&body.email).map_err(|problem| {
+                ApiError::Validation(vec![FieldError::new("email", problem.code, problem.message)])
+            })?;
             let invitation = Invitation {
                 id: uuid::Uuid::now_v7().to_string(),
                 tenant_id: tenant.as_str().to_owned(),
-                email_normalized: email.to_lowercase(),
-                email,
+                email_normalized: email.normalized,
+                email: email.display,
                 roles: body.roles.join(" "),
                 token_hash,
                 created_by: Some(access.user_id.clone()),

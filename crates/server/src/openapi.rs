@@ -539,7 +539,11 @@ pub fn document() -> OpenApi {
             InfoBuilder::new()
                 .title("Portcullis")
                 .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("Multi-tenant SaaS backend with a complete auth service. Errors are RFC 9457 problem documents."))
+                .description(Some(
+                    "Multi-tenant SaaS backend with a complete auth service. Errors are RFC 9457 problem \
+                     documents. A JSON body must name each key of an object once: a repeated key is \
+                     refused with 422 `validation_failed` (field error `duplicate_key`).",
+                ))
                 .build(),
         )
         .paths(paths)

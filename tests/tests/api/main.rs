@@ -11,6 +11,7 @@ mod cors;
 mod github;
 mod headers;
 mod isolation;
+mod json_bodies;
 mod login;
 mod matrix;
 mod migrations;

@@ -406,6 +406,19 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
 }
 
+/// An id taken from the path (`{tid}`, `{uid}`, `{pid}`, the `{id}` of a session, invitation or API
+/// key). Every id Portcullis hands out is a UUID, so anything else names nothing that exists and gets
+/// the 404 `not_found` of an unknown id. Handlers check it where they would look the id up (after
+/// authentication and the scope check, so the answer is the unknown id's in every respect), and
+/// before any query: PostgreSQL fails a query whose text holds NUL (`%00` in the path), which would
+/// be a 500 where SQLite finds nothing.
+pub fn path_id(raw: String) -> Result<String, ApiError> {
+    match uuid::Uuid::try_parse(&raw) {
+        Ok(_) => Ok(raw),
+        Err(_) => Err(ApiError::not_found()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,6 +571,32 @@ mod tests {
             assert!(
                 matches!(parse::<Signup>(body.as_bytes()), Err(ApiError::MalformedJson(_))),
                 "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_ids_must_be_uuids() {
+        let id = "0190f5c2-3c4d-7e8f-9a0b-1c2d3e4f5a6b";
+        assert_eq!(path_id(id.to_owned()).unwrap(), id);
+        for bad in [
+            "",
+            "abc",
+            "\0",
+            &format!("{id}\0"),
+            &format!("\0{id}"),
+            "ü",
+            &id[1..],
+        ] {
+            assert!(
+                matches!(
+                    path_id(bad.to_owned()),
+                    Err(ApiError::NotFound {
+                        code: "not_found",
+                        ..
+                    })
+                ),
+                "{bad:?}"
             );
         }
     }

@@ -16,6 +16,7 @@ mod login;
 mod matrix;
 mod migrations;
 mod openapi;
+mod path_ids;
 mod projects;
 mod readiness;
 mod refresh;

@@ -7,7 +7,7 @@ use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
 use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
-use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody};
+use portcullis_web::{path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidateEmail};
@@ -162,7 +162,7 @@ pub async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::RevokeInvitation)?;
-    let (_, id) = path.into_inner();
+    let id = path_id(path.into_inner().1)?;
     let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
         invitations::revoke(conn, tenant, id, portcullis_db::now())
     };

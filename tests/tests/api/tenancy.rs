@@ -678,3 +678,69 @@ async fn custom_roles_are_managed_and_deleting_one_strips_it_from_members() {
         .unwrap();
     assert_eq!(scopes["items"].as_array().unwrap().len(), 13);
 }
+
+async fn delete_me(app: &TestApp, who: &Value) -> reqwest::Response {
+    app.request(reqwest::Method::DELETE, "/api/v1/me", Some(access(who)))
+        .json(&json!({"password": portcullis_tests::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// How the second co-owner tries to stop being an owner while the first deletes their account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    DeleteAccount,
+    LeaveTenant,
+    DemoteSelf,
+}
+
+/// Two co-owners stop being owners at the same moment, `trials` times: each time exactly one of them
+/// must be refused with 409 `last_owner`, and the tenant must keep exactly one owner (the refused one).
+async fn race_co_owners(app: &TestApp, second_exit: Exit, trials: usize) {
+    for trial in 0..trials {
+        let tag = format!("{second_exit:?}-{trial}").to_lowercase();
+        let first = app.signup(&format!("first-{tag}@example.com")).await;
+        let second = app.signup(&format!("second-{tag}@example.com")).await;
+        let tid = app.create_tenant(access(&first), &format!("co-{tag}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.add_member(access(&first), &tid, &second, &["owner"]).await;
+        assert_eq!(owners(app, access(&first), &tid).await, 2);
+        let second_goes = async {
+            match second_exit {
+                Exit::DeleteAccount => delete_me(app, &second).await,
+                Exit::LeaveTenant => remove_member(app, access(&second), &tid, id(&second)).await,
+                Exit::DemoteSelf => put_roles(app, access(&second), &tid, id(&second), &["admin"]).await,
+            }
+        };
+        let (a, b) = join(delete_me(app, &first), second_goes).await;
+        let statuses = [a.status().as_u16(), b.status().as_u16()];
+        let success = if second_exit == Exit::DemoteSelf { 200 } else { 204 };
+        let (refused, survivor) = match statuses {
+            [204, 409] => (b, &second),
+            [409, s] if s == success => (a, &first),
+            _ => panic!("trial {trial} ({second_exit:?}): exactly one must be refused, got {statuses:?}"),
+        };
+        problem(refused, 409, "last_owner").await;
+        assert_eq!(
+            owners(app, access(survivor), &tid).await,
+            1,
+            "trial {trial} ({second_exit:?}): the tenant keeps its owner"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn co_owners_deleting_their_accounts_at_once_never_orphan_the_tenant() {
+    let app = spawn_app().await;
+    race_co_owners(&app, Exit::DeleteAccount, 25).await;
+}
+
+#[actix_web::test]
+async fn an_account_deletion_racing_a_co_owner_leaving_or_stepping_down_never_orphans_the_tenant() {
+    let app = spawn_app().await;
+    race_co_owners(&app, Exit::LeaveTenant, 12).await;
+    race_co_owners(&app, Exit::DemoteSelf, 12).await;
+}

@@ -204,9 +204,10 @@ pub async fn accept(
     let (tenant, roles) = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let now = portcullis_db::now();
+            // The user's row before the tenant's: the order an account deletion takes them in.
+            let user = users::find_held(conn, &principal.user_id)?;
             let invitation =
                 invitations::find_usable(conn, &token_hash, now)?.ok_or_else(invitation_not_found)?;
-            let user = users::find(conn, &principal.user_id)?;
             if user.email_normalized != invitation.email_normalized {
                 return Err(ApiError::Forbidden {
                     code: "invitation_email_mismatch",

@@ -14,7 +14,7 @@ use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::Scopes;
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
-use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
+use portcullis_web::{path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -214,7 +214,7 @@ pub async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::RevokeApiKey)?;
-    let (_, id) = path.into_inner();
+    let id = path_id(path.into_inner().1)?;
     let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
         key_rows::revoke(conn, tenant, id, portcullis_db::now())
     };

@@ -8,7 +8,7 @@ use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
 use portcullis_web::{
-    double_option, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
+    double_option, path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -195,7 +195,7 @@ pub async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::GetProject)?;
-    let (_, id) = path.into_inner();
+    let id = path_id(path.into_inner().1)?;
     let project = with_conn(&pool, move |conn| {
         Ok(project_rows::find(conn, &access.tenant, &id)?)
     })
@@ -255,7 +255,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::UpdateProject)?;
     let body: UpdateProject = body.parse()?;
-    let (_, id) = path.into_inner();
+    let id = path_id(path.into_inner().1)?;
     let expected = if_match(&req).flatten();
     let project = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
@@ -306,7 +306,7 @@ pub async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::DeleteProject)?;
-    let (_, id) = path.into_inner();
+    let id = path_id(path.into_inner().1)?;
     audit::remove_audited(
         &pool,
         access,

@@ -171,7 +171,18 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<(Memb
     Ok((member, roles))
 }
 
-/// The tenants where `user_id` is the only owner (such a user may not delete their account).
+/// Every tenant the user belongs to.
+pub fn tenants_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<TenantId>, DbError> {
+    let ids: Vec<String> = memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .select(memberships::tenant_id)
+        .load(conn)?;
+    Ok(ids.into_iter().map(TenantId::new).collect())
+}
+
+/// The tenants where `user_id` is the only owner (such a user may not delete their account). The answer
+/// holds only while those tenants are locked ([`crate::tenants::lock_in_order`]); without the locks a
+/// co-owner leaving at the same moment makes it stale.
 pub fn sole_owner_of(conn: &mut DbConn, user_id: &str) -> Result<Vec<String>, DbError> {
     let owned: Vec<String> = member_roles::table
         .filter(member_roles::user_id.eq(user_id))

@@ -60,6 +60,22 @@ pub fn lock(conn: &mut DbConn, tenant: &TenantId, now: NaiveDateTime) -> Result<
     Ok(())
 }
 
+/// Takes the row locks of several tenants, always in id order, so two transactions locking
+/// overlapping sets (two co-owners deleting their accounts at once) wait for each other instead of
+/// deadlocking. A tenant that no longer exists is skipped: there is nothing left to protect in it.
+pub fn lock_in_order(conn: &mut DbConn, tenants: &[TenantId], now: NaiveDateTime) -> Result<(), DbError> {
+    let mut ordered: Vec<&TenantId> = tenants.iter().collect();
+    ordered.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ordered.dedup();
+    for tenant in ordered {
+        match lock(conn, tenant, now) {
+            Ok(()) | Err(DbError::NotFound) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the tenant; every tenant-owned row goes with it (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, tenant: &TenantId) -> Result<(), DbError> {
     let changed = diesel::delete(tenants::table.find(tenant.as_str())).execute(conn)?;

@@ -90,6 +90,37 @@ pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDate
     Ok(())
 }
 
+/// Reads the account and keeps it from being deleted until the transaction ends (PostgreSQL
+/// `FOR KEY SHARE`, which ordinary updates of the row do not wait for; on SQLite the write transaction
+/// already excludes every other writer). A transaction that adds a membership for the user takes it
+/// before any tenant lock, in the order [`lock_for_deletion`] takes them, so it cannot deadlock with
+/// the user's account deletion, nor add a membership the deletion did not see.
+pub fn find_held(conn: &mut DbConn, id: &str) -> Result<User, DbError> {
+    // One query per arm: `as_select` is tied to the backend it is first used with.
+    Ok(match conn {
+        DbConn::Postgres(pg) => users::table
+            .find(id)
+            .select(User::as_select())
+            .for_key_share()
+            .first(pg)?,
+        DbConn::Sqlite(sqlite) => users::table.find(id).select(User::as_select()).first(sqlite)?,
+    })
+}
+
+/// Locks the account for deletion until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's write
+/// transaction already excludes other writers): transactions holding it through [`find_held`] or a
+/// row that references it finish first, and new ones wait, so the checks made before the delete
+/// (the tenants the user solely owns) see every membership the user has. Take it before any tenant
+/// lock.
+pub fn lock_for_deletion(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+    let query = users::table.find(id).select(users::id);
+    let _: String = match conn {
+        DbConn::Postgres(pg) => query.for_update().first(pg)?,
+        DbConn::Sqlite(sqlite) => query.first(sqlite)?,
+    };
+    Ok(())
+}
+
 /// Deletes the account; its sessions, tokens and events go with it (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
     diesel::delete(users::table.find(id)).execute(conn)?;

@@ -9,7 +9,7 @@ use portcullis_auth::tokens::hash_token;
 use portcullis_auth::{api_keys, bearer, Auth, Principal};
 use portcullis_db::api_keys as key_rows;
 use portcullis_db::{memberships, roles, Pool, TenantId};
-use portcullis_web::{with_conn, ApiError};
+use portcullis_web::{path_id, with_conn, ApiError};
 
 use crate::grants::Authority;
 use crate::scopes::Scopes;
@@ -94,7 +94,12 @@ impl FromRequest for TenantAccess {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let tenant = req.match_info().get("tid").map(|t| TenantId::new(t.to_owned()));
+        // A `{tid}` that is no UUID names no tenant. It is answered where an unknown tenant would
+        // be (after the credentials are checked), with the same 404, and never reaches a query.
+        let tenant = req
+            .match_info()
+            .get("tid")
+            .map(|t| path_id(t.to_owned()).map(TenantId::new));
         let pool = req.app_data::<web::Data<Pool>>().cloned();
         let auth = req.app_data::<web::Data<Auth>>().cloned();
         let token = bearer(req);
@@ -116,6 +121,7 @@ impl FromRequest for TenantAccess {
             // The session check and the membership lookup share one connection and one blocking call.
             with_conn(&pool, move |conn| {
                 let principal = Principal::confirm(conn, claims)?;
+                let tenant = tenant?;
                 // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
                 let (roles, authority) =
                     resolve(conn, &tenant, &principal.user_id)?.ok_or_else(ApiError::not_found)?;
@@ -144,7 +150,7 @@ fn invalid_key() -> ApiError {
 /// the tenant right now (a creator who lost a scope or left takes it from the key).
 fn key_access(
     conn: &mut portcullis_db::DbConn,
-    tenant: TenantId,
+    tenant: Result<TenantId, ApiError>,
     key: &str,
 ) -> Result<TenantAccess, ApiError> {
     if !api_keys::is_well_formed(key) {
@@ -152,9 +158,11 @@ fn key_access(
     }
     let now = portcullis_db::now();
     let stored = key_rows::find_live(conn, &hash_token(key), now)?.ok_or_else(invalid_key)?;
-    if stored.tenant_id != tenant.as_str() {
-        return Err(ApiError::not_found());
-    }
+    // Another tenant's id, or a malformed one: the key's tenant is the only one it can reach.
+    let tenant = match tenant {
+        Ok(tenant) if tenant.as_str() == stored.tenant_id => tenant,
+        _ => return Err(ApiError::not_found()),
+    };
     let creator = resolve(conn, &tenant, &stored.created_by)?;
     let (roles, creator_authority) = creator.unwrap_or_default();
     let scopes = Scopes::from_stored(&stored.scopes).intersect(creator_authority.scopes);

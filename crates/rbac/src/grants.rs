@@ -37,6 +37,8 @@ pub enum Denied {
     OwnerOnly,
     /// The target holds scopes the caller lacks, so the caller may not change or remove them.
     TargetOutranksCaller,
+    /// The caller lacks a scope the act itself needs.
+    MissingScope(Scopes),
 }
 
 impl Denied {
@@ -51,8 +53,23 @@ impl Denied {
             }
             Denied::OwnerOnly => "only an owner can grant or remove the owner role".into(),
             Denied::TargetOutranksCaller => "this member holds scopes you do not hold".into(),
+            Denied::MissingScope(needed) => {
+                format!("this action needs the scope {}", needed.names().join(", "))
+            }
         }
     }
+}
+
+/// May `inviter` invite someone with `granted`? Inviting needs `members:invite`, and an invitation may
+/// carry only what the inviter may grant. The invitation acts with its inviter's authority, so this is
+/// checked twice: when it is created, and again when it is accepted, against the inviter's authority
+/// at that moment (an inviter who was removed, demoted or lost a scope since takes it from the
+/// invitation).
+pub fn may_invite(inviter: Authority, granted: Authority) -> Result<(), Denied> {
+    if !inviter.scopes.contains(Scopes::MEMBERS_INVITE) {
+        return Err(Denied::MissingScope(Scopes::MEMBERS_INVITE));
+    }
+    may_grant(inviter, granted)
 }
 
 /// May `caller` hand out `granted` (invite with it, or give it to a member)?
@@ -170,6 +187,44 @@ mod tests {
                 assert_eq!(may_grant(custom(held), role(OWNER)), Err(Denied::OwnerOnly));
             }
         }
+    }
+
+    #[test]
+    fn inviting_needs_the_invite_scope_and_the_right_to_grant() {
+        let sets = generated_sets();
+        for &held in &sets {
+            for &granted in &sets {
+                let expected = held.contains(Scopes::MEMBERS_INVITE) && held.contains(granted);
+                assert_eq!(
+                    may_invite(custom(held), custom(granted)).is_ok(),
+                    expected,
+                    "{:?} invites with {:?}",
+                    held.names(),
+                    granted.names()
+                );
+            }
+        }
+        for caller in BUILTIN {
+            for granted in BUILTIN {
+                let expected = match (caller, granted) {
+                    (OWNER, _) => true,
+                    (ADMIN, OWNER) => false,
+                    (ADMIN, _) => true,
+                    // Editors and viewers do not hold `members:invite`.
+                    _ => false,
+                };
+                assert_eq!(
+                    may_invite(role(caller), role(granted)).is_ok(),
+                    expected,
+                    "{caller} invites as {granted}"
+                );
+            }
+        }
+        assert_eq!(
+            may_invite(role(VIEWER), role(VIEWER)),
+            Err(Denied::MissingScope(Scopes::MEMBERS_INVITE))
+        );
+        assert_eq!(may_invite(role(ADMIN), role(OWNER)), Err(Denied::OwnerOnly));
     }
 
     #[test]

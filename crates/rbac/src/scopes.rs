@@ -99,6 +99,8 @@ impl Scopes {
     pub const NONE: Scopes = Scopes(0);
     /// Every scope in the catalog.
     pub const ALL: Scopes = Scopes((1 << CATALOG.len()) - 1);
+    /// `members:invite` (its bit is its place in [`CATALOG`]; a unit test checks it).
+    pub const MEMBERS_INVITE: Scopes = Scopes(1 << 4);
 
     /// The scope with this name, if it is in the catalog.
     pub fn named(name: &str) -> Option<Scopes> {
@@ -257,5 +259,6 @@ mod tests {
         assert_eq!(Scopes::from_stored(&scopes.to_stored()), scopes);
         assert_eq!(Scopes::parse(["tenant:read", "root"]), Err("root"));
         assert!(Scopes::ALL.contains(scopes) && !scopes.contains(Scopes::ALL));
+        assert_eq!(Scopes::named("members:invite"), Some(Scopes::MEMBERS_INVITE));
     }
 }

@@ -539,7 +539,13 @@ pub fn document() -> OpenApi {
             InfoBuilder::new()
                 .title("Portcullis")
                 .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("Multi-tenant SaaS backend with a complete auth service. Errors are RFC 9457 problem documents."))
+                .description(Some(
+                    "Multi-tenant SaaS backend with a complete auth service. Errors are RFC 9457 problem \
+                     documents. A JSON body must name each key of an object once: a repeated key is \
+                     refused with 422 `validation_failed` (field error `duplicate_key`). An id in a path \
+                     that is not a UUID (or a role name the role-name pattern refuses) is answered 404 \
+                     `not_found`, exactly like an id that does not exist.",
+                ))
                 .build(),
         )
         .paths(paths)

@@ -7,8 +7,8 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{error, web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::{ApiError, FieldError};
@@ -123,10 +123,18 @@ fn is_json(req: &HttpRequest) -> bool {
     }
 }
 
-/// Parses and validates a body: syntax first (400), then NUL characters, shape and rules (422).
+/// Parses and validates a body: syntax first (400), then repeated keys, NUL characters, shape and
+/// rules (422).
 pub(crate) fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+    let (value, duplicates) = read_json(body).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+    if !duplicates.is_empty() {
+        return Err(ApiError::Validation(
+            duplicates
+                .into_iter()
+                .map(|field| FieldError::new(field, "duplicate_key", "is given more than once"))
+                .collect(),
+        ));
+    }
     // PostgreSQL cannot store NUL in text and would answer 500; refuse it on both backends alike.
     let mut errors = Vec::new();
     find_nul_strings(&value, String::new(), &mut errors);
@@ -138,6 +146,146 @@ pub(crate) fn parse<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, Ap
         .validate()
         .map_err(|errs| ApiError::Validation(field_errors(&errs)))?;
     Ok(parsed)
+}
+
+/// Reads a JSON document into a [`Value`], noting the path of every key that an object repeats.
+///
+/// `serde_json::Value` (like most parsers) quietly keeps one of the repeated values, and parsers
+/// disagree on which: a body that a proxy or a client library reads one way could be acted on here
+/// the other way. So repeated keys, at any depth and however their names are escaped, are reported
+/// and the body refused. The document is read to the end first, so a body that is not JSON at all is
+/// still a syntax error.
+fn read_json(body: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut walk = Walk::default();
+    let value = Node(&mut walk).deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, walk.duplicates))
+}
+
+/// Where [`read_json`] is in the document, and what it found.
+#[derive(Default)]
+struct Walk {
+    /// The keys and indices from the root to the value being read. Paths are rendered only for a
+    /// repeated key, so a large body costs no string building.
+    at: Vec<Step>,
+    /// The paths of repeated keys, each once.
+    duplicates: Vec<String>,
+}
+
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Walk {
+    fn path_to(&self, key: &str) -> String {
+        let mut path = String::new();
+        for step in &self.at {
+            match step {
+                Step::Key(name) => path = join(&path, name),
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        join(&path, key)
+    }
+}
+
+/// One value of the document, read as `serde_json::Value` reads it, except that objects check their
+/// keys.
+struct Node<'w>(&'w mut Walk);
+
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON text has no NaN or infinity; serde_json's own `Value` maps them to null the same way.
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let walk = self.0;
+        let mut items = Vec::new();
+        loop {
+            walk.at.push(Step::Index(items.len()));
+            let item = seq.next_element_seed(Node(&mut *walk));
+            walk.at.pop();
+            match item? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let walk = self.0;
+        let mut fields = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let repeated = fields.contains_key(&key);
+            if repeated {
+                let path = walk.path_to(&key);
+                if !walk.duplicates.contains(&path) {
+                    walk.duplicates.push(path);
+                }
+            }
+            walk.at.push(Step::Key(key));
+            let value = map.next_value_seed(Node(&mut *walk));
+            let Some(Step::Key(key)) = walk.at.pop() else {
+                // The step pushed just above; nothing else touches the stack in between.
+                return Err(serde::de::Error::custom("unbalanced key path"));
+            };
+            let value = value?;
+            // The body is refused anyway; keeping the first value or the last makes no difference.
+            if !repeated {
+                fields.insert(key, value);
+            }
+        }
+        Ok(Value::Object(fields))
+    }
 }
 
 fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
@@ -258,6 +406,19 @@ pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
 }
 
+/// An id taken from the path (`{tid}`, `{uid}`, `{pid}`, the `{id}` of a session, invitation or API
+/// key). Every id Portcullis hands out is a UUID, so anything else names nothing that exists and gets
+/// the 404 `not_found` of an unknown id. Handlers check it where they would look the id up (after
+/// authentication and the scope check, so the answer is the unknown id's in every respect), and
+/// before any query: PostgreSQL fails a query whose text holds NUL (`%00` in the path), which would
+/// be a 500 where SQLite finds nothing.
+pub fn path_id(raw: String) -> Result<String, ApiError> {
+    match uuid::Uuid::try_parse(&raw) {
+        Ok(_) => Ok(raw),
+        Err(_) => Err(ApiError::not_found()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +482,123 @@ mod tests {
                 ("password".into(), "too_short".into())
             ]
         );
+    }
+
+    fn duplicates(body: &str) -> Vec<(String, String)> {
+        errors(body)
+            .into_iter()
+            .filter(|(_, code)| code == "duplicate_key")
+            .collect()
+    }
+
+    fn dup(fields: &[&str]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|f| ((*f).to_owned(), "duplicate_key".to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_wherever_they_are() {
+        let ok = r#""password":"correct horse battery""#;
+        assert_eq!(
+            errors(&format!(
+                r#"{{"email":"a@example.com",{ok},"email":"b@example.com"}}"#
+            )),
+            dup(&["email"])
+        );
+        // Escapes do not make a different key.
+        assert_eq!(
+            duplicates(&format!(
+                r#"{{"email":"a@example.com",{ok},"em\u0061il":"b@example.com"}}"#
+            )),
+            dup(&["email"])
+        );
+        // A key given three times is reported once; every repeated key is, in document order.
+        assert_eq!(
+            duplicates(&format!(
+                r#"{{"email":"a@example.com",{ok},{ok},"email":"b","email":"c"}}"#
+            )),
+            dup(&["password", "email"])
+        );
+        // Nested objects, and objects inside arrays, are checked too (before the shape is).
+        assert_eq!(
+            duplicates(r#"{"email":"a@example.com","nested":{"a":{"b":1,"b":2}}}"#),
+            dup(&["nested.a.b"])
+        );
+        assert_eq!(
+            duplicates(r#"{"list":[{"k":1},{"k":1,"j":[{"x":0,"x":0}],"k":2}]}"#),
+            dup(&["list[1].j[0].x", "list[1].k"])
+        );
+        assert_eq!(
+            duplicates(r#"[[{"a":1}],[{},{"a":1,"a":1}]]"#),
+            dup(&["[1][1].a"])
+        );
+    }
+
+    #[test]
+    fn equal_keys_in_different_objects_are_not_repeats() {
+        let value =
+            read_json(br#"{"a":{"x":1,"y":[{"x":2},{"x":3}]},"b":{"x":1.5,"n":null,"t":true}}"#).unwrap();
+        assert_eq!(value.1, Vec::<String>::new());
+        // The value is exactly what serde_json reads.
+        let plain: Value =
+            serde_json::from_str(r#"{"a":{"x":1,"y":[{"x":2},{"x":3}]},"b":{"x":1.5,"n":null,"t":true}}"#)
+                .unwrap();
+        assert_eq!(value.0, plain);
+        for body in [
+            "-12",
+            "18446744073709551615",
+            "2.5e300",
+            "\"s\"",
+            "[]",
+            "{}",
+            "null",
+        ] {
+            let (read, found) = read_json(body.as_bytes()).unwrap();
+            assert_eq!(read, serde_json::from_str::<Value>(body).unwrap(), "{body}");
+            assert!(found.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_is_malformed_even_with_repeated_keys() {
+        for body in [
+            r#"{"email":"a","email":"b""#,
+            r#"{"email":"a","email":"b"} trailing"#,
+            r#"{"a":{"b":1,"b":2},}"#,
+        ] {
+            assert!(
+                matches!(parse::<Signup>(body.as_bytes()), Err(ApiError::MalformedJson(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_ids_must_be_uuids() {
+        let id = "0190f5c2-3c4d-7e8f-9a0b-1c2d3e4f5a6b";
+        assert_eq!(path_id(id.to_owned()).unwrap(), id);
+        for bad in [
+            "",
+            "abc",
+            "\0",
+            &format!("{id}\0"),
+            &format!("\0{id}"),
+            "ü",
+            &id[1..],
+        ] {
+            assert!(
+                matches!(
+                    path_id(bad.to_owned()),
+                    Err(ApiError::NotFound {
+                        code: "not_found",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use client::{client_ip, ClientInfo, TrustedProxies};
 pub use email::{lookup_form, parse_email, Email, EmailProblem, EMAIL_MAX};
 pub use error::{problem_body, ApiError, FieldError, Problem};
 pub use extract::{
-    field_errors, path_config, query_config, JsonBody, OptionalJson, ValidJson, JSON_BODY_LIMIT,
+    field_errors, path_config, path_id, query_config, JsonBody, OptionalJson, ValidJson, JSON_BODY_LIMIT,
 };
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};

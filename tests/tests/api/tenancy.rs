@@ -678,3 +678,244 @@ async fn custom_roles_are_managed_and_deleting_one_strips_it_from_members() {
         .unwrap();
     assert_eq!(scopes["items"].as_array().unwrap().len(), 13);
 }
+
+async fn delete_me(app: &TestApp, who: &Value) -> reqwest::Response {
+    app.request(reqwest::Method::DELETE, "/api/v1/me", Some(access(who)))
+        .json(&json!({"password": portcullis_tests::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// How the second co-owner tries to stop being an owner while the first deletes their account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    DeleteAccount,
+    LeaveTenant,
+    DemoteSelf,
+}
+
+/// Two co-owners stop being owners at the same moment, `trials` times: each time exactly one of them
+/// must be refused with 409 `last_owner`, and the tenant must keep exactly one owner (the refused one).
+async fn race_co_owners(app: &TestApp, second_exit: Exit, trials: usize) {
+    for trial in 0..trials {
+        let tag = format!("{second_exit:?}-{trial}").to_lowercase();
+        let first = app.signup(&format!("first-{tag}@example.com")).await;
+        let second = app.signup(&format!("second-{tag}@example.com")).await;
+        let tid = app.create_tenant(access(&first), &format!("co-{tag}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.add_member(access(&first), &tid, &second, &["owner"]).await;
+        assert_eq!(owners(app, access(&first), &tid).await, 2);
+        let second_goes = async {
+            match second_exit {
+                Exit::DeleteAccount => delete_me(app, &second).await,
+                Exit::LeaveTenant => remove_member(app, access(&second), &tid, id(&second)).await,
+                Exit::DemoteSelf => put_roles(app, access(&second), &tid, id(&second), &["admin"]).await,
+            }
+        };
+        let (a, b) = join(delete_me(app, &first), second_goes).await;
+        let statuses = [a.status().as_u16(), b.status().as_u16()];
+        let success = if second_exit == Exit::DemoteSelf { 200 } else { 204 };
+        let (refused, survivor) = match statuses {
+            [204, 409] => (b, &second),
+            [409, s] if s == success => (a, &first),
+            _ => panic!("trial {trial} ({second_exit:?}): exactly one must be refused, got {statuses:?}"),
+        };
+        problem(refused, 409, "last_owner").await;
+        assert_eq!(
+            owners(app, access(survivor), &tid).await,
+            1,
+            "trial {trial} ({second_exit:?}): the tenant keeps its owner"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn co_owners_deleting_their_accounts_at_once_never_orphan_the_tenant() {
+    let app = spawn_app().await;
+    race_co_owners(&app, Exit::DeleteAccount, 25).await;
+}
+
+#[actix_web::test]
+async fn an_account_deletion_racing_a_co_owner_leaving_or_stepping_down_never_orphans_the_tenant() {
+    let app = spawn_app().await;
+    race_co_owners(&app, Exit::LeaveTenant, 12).await;
+    race_co_owners(&app, Exit::DemoteSelf, 12).await;
+}
+
+/// Creates an invitation as the holder of `token` and returns its secret token.
+async fn invite(app: &TestApp, token: &str, tid: &str, email: &str, roles: &[&str]) -> String {
+    let response = app
+        .post_json(
+            &format!("/api/v1/tenants/{tid}/invitations"),
+            &json!({"email": email, "roles": roles}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "invite {email} as {roles:?}");
+    let body: Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn accept_invitation(app: &TestApp, who: &Value, token: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/invitations/accept",
+        &json!({ "token": token }),
+        Some(access(who)),
+    )
+    .await
+}
+
+async fn audit_actions(app: &TestApp, token: &str, tid: &str, action: &str) -> usize {
+    let events: Value = app
+        .get(
+            &format!("/api/v1/tenants/{tid}/audit-events?limit=100&action={action}"),
+            Some(token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    events["items"].as_array().unwrap().len()
+}
+
+/// An invitation carries its creator's authority only while the creator still holds it: acceptance
+/// re-checks it. The expected outcome of each case is written here by hand from the contract.
+#[actix_web::test]
+async fn an_invitation_is_refused_once_its_inviter_lost_the_authority_to_send_it() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let tid = app.create_tenant(access(&owner), "inviters").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create_role(
+        access(&owner),
+        &tid,
+        "recruiter",
+        &["tenant:read", "members:read", "members:invite", "projects:read"],
+    )
+    .await;
+    app.create_role(
+        access(&owner),
+        &tid,
+        "talent-scout",
+        &["tenant:read", "members:read", "members:invite", "projects:read"],
+    )
+    .await;
+    let patch_role = |name: &'static str, scopes: &'static [&'static str]| {
+        let request = app
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/tenants/{tid}/roles/{name}"),
+                Some(access(&owner)),
+            )
+            .json(&json!({ "scopes": scopes }));
+        async move { assert_eq!(request.send().await.unwrap().status(), 200, "patch {name}") }
+    };
+
+    let mut members = Vec::new();
+    for (name, roles) in [
+        ("removed-admin", &["admin"][..]),
+        ("demoted-admin", &["admin"]),
+        ("recruiter", &["recruiter"]),
+        ("scout", &["talent-scout"]),
+        ("demoted-owner", &["owner"]),
+        ("departed-admin", &["admin"]),
+        ("steady-admin", &["admin"]),
+    ] {
+        let member = app.signup(&format!("{name}@example.com")).await;
+        app.add_member(access(&owner), &tid, &member, roles).await;
+        members.push(member);
+    }
+    let [removed, demoted, recruiter, scout, demoted_owner, departed, steady] = &members[..] else {
+        unreachable!()
+    };
+
+    // Each inviter sends one invitation while they may.
+    let cases = [
+        (removed, "to-removed@example.com", &["viewer"][..]),
+        (demoted, "to-demoted@example.com", &["editor"]),
+        (recruiter, "to-recruiter@example.com", &["viewer"]),
+        (scout, "to-scout@example.com", &["viewer"]),
+        (demoted_owner, "to-demoted-owner@example.com", &["owner"]),
+        (departed, "to-departed@example.com", &["viewer"]),
+        (steady, "to-steady@example.com", &["editor"]),
+        (&owner, "to-owner@example.com", &["admin"]),
+    ];
+    let mut tokens = Vec::new();
+    for (inviter, email, roles) in cases {
+        tokens.push(invite(&app, access(inviter), &tid, email, roles).await);
+    }
+    let invitees_before = audit_actions(&app, access(&owner), &tid, "invitation.accepted").await;
+
+    // Then they lose it, each in another way.
+    assert_eq!(
+        remove_member(&app, access(&owner), &tid, id(removed))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        put_roles(&app, access(&owner), &tid, id(demoted), &["viewer"])
+            .await
+            .status(),
+        200
+    );
+    // The recruiter's role loses `members:invite`.
+    patch_role("recruiter", &["tenant:read", "members:read", "projects:read"]).await;
+    // The scout may still invite, but no longer holds `projects:read`, which `viewer` grants.
+    patch_role("talent-scout", &["tenant:read", "members:read", "members:invite"]).await;
+    // Only an owner may invite an owner.
+    assert_eq!(
+        put_roles(&app, access(&owner), &tid, id(demoted_owner), &["admin"])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(delete_me(&app, departed).await.status(), 204);
+
+    // The answer key: refused (404 invitation_not_found) for the six whose inviter lost the
+    // authority; accepted for the unchanged admin and the owner.
+    let expected: [(&str, u16); 8] = [
+        ("to-removed@example.com", 404),
+        ("to-demoted@example.com", 404),
+        ("to-recruiter@example.com", 404),
+        ("to-scout@example.com", 404),
+        ("to-demoted-owner@example.com", 404),
+        ("to-departed@example.com", 404),
+        ("to-steady@example.com", 200),
+        ("to-owner@example.com", 200),
+    ];
+    for ((email, status), token) in expected.iter().zip(&tokens) {
+        let invitee = app.signup(email).await;
+        let response = accept_invitation(&app, &invitee, token).await;
+        if *status == 404 {
+            problem(response, 404, "invitation_not_found").await;
+            // Nothing changed: not a member.
+            assert_eq!(
+                app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&invitee)))
+                    .await
+                    .status(),
+                404,
+                "{email} is not a member"
+            );
+        } else {
+            assert_eq!(response.status(), *status, "{email}");
+            assert_eq!(
+                app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&invitee)))
+                    .await
+                    .status(),
+                200,
+                "{email} is a member"
+            );
+        }
+    }
+    // Only the two accepted invitations were recorded.
+    assert_eq!(
+        audit_actions(&app, access(&owner), &tid, "invitation.accepted").await,
+        invitees_before + 2
+    );
+}

@@ -1,7 +1,9 @@
 //! The signed-in user's own account: profile, password, deletion, security events.
 
 use actix_web::{web, HttpResponse};
-use portcullis_db::{memberships, security_events, sessions as session_rows, users, write_transaction, Pool};
+use portcullis_db::{
+    memberships, security_events, sessions as session_rows, tenants, users, write_transaction, Pool,
+};
 use portcullis_web::{
     double_option, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson,
     PageRequest,
@@ -211,6 +213,13 @@ pub async fn delete_me(
     }
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
+            // The same locks as every other change that can remove an owner (leaving, removal, a
+            // change of roles), so the "another owner remains" check below cannot interleave with a
+            // co-owner's: the user's row first (no membership can be added meanwhile), then each of
+            // their tenants, in id order so two co-owners deleting themselves cannot deadlock.
+            users::lock_for_deletion(conn, &principal.user_id)?;
+            let tenants = memberships::tenants_of(conn, &principal.user_id)?;
+            tenants::lock_in_order(conn, &tenants, portcullis_db::now())?;
             if !memberships::sole_owner_of(conn, &principal.user_id)?.is_empty() {
                 return Err(ApiError::Conflict {
                     code: "last_owner",

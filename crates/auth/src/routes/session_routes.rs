@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::{sessions as session_rows, users, Pool};
-use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, ValidJson};
+use portcullis_web::{path_id, rfc3339, with_conn, ApiError, ClientInfo, ValidJson};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
@@ -102,7 +102,7 @@ pub async fn revoke(
     client: ClientInfo,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let session_id = path.into_inner();
+    let session_id = path_id(path.into_inner())?;
     let revoked = with_conn(&pool, move |conn| {
         sessions::revoke(conn, &principal.user_id, &session_id, &client)
     })

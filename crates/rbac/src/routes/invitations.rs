@@ -8,7 +8,7 @@ use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
 use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
 use portcullis_web::{
-    parse_email, respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody,
+    parse_email, path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +17,7 @@ use validator::Validate;
 use super::members::ListQuery;
 use super::{caller_now, forbidden, known_roles};
 use crate::audit::{self, Actor, Change};
-use crate::grants::may_grant;
+use crate::grants::may_invite;
 use crate::table::Route;
 use crate::TenantAccess;
 
@@ -100,7 +100,8 @@ pub async fn create(
             let tenant = &access.tenant;
             let granted = known_roles(conn, tenant, &body.roles)?;
             let caller = caller_now(conn, tenant, &access.user_id)?;
-            may_grant(caller, granted).map_err(forbidden)?;
+            // The rule acceptance checks again (see `accept`).
+            may_invite(caller, granted).map_err(forbidden)?;
             let now = portcullis_db::now();
             // Validated when parsed; the same canonical form as the accounts it is matched against.
             let email = parse_email(&body.email).map_err(|problem| {
@@ -165,7 +166,7 @@ pub async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::RevokeInvitation)?;
-    let (_, id) = path.into_inner();
+    let id = path_id(path.into_inner().1)?;
     let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
         invitations::revoke(conn, tenant, id, portcullis_db::now())
     };
@@ -207,9 +208,27 @@ pub async fn accept(
     let (tenant, roles) = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let now = portcullis_db::now();
+            // The user's row before the tenant's: the order an account deletion takes them in.
+            let user = users::find_held(conn, &principal.user_id)?;
             let invitation =
                 invitations::find_usable(conn, &token_hash, now)?.ok_or_else(invitation_not_found)?;
-            let user = users::find(conn, &principal.user_id)?;
+            let tenant = TenantId::new(invitation.tenant_id.clone());
+            // The membership lock: the inviter's standing read below cannot change until this commits.
+            match tenants::lock(conn, &tenant, now) {
+                Err(DbError::NotFound) => return Err(invitation_not_found()),
+                other => other?,
+            }
+            // A custom role deleted since the invitation was sent is not granted.
+            let custom = portcullis_db::roles::list(conn, &tenant)?;
+            let roles: Vec<String> = roles_of_invitation(&invitation)
+                .into_iter()
+                .filter(|r| crate::scopes::builtin(r).is_some() || custom.iter().any(|c| &c.name == r))
+                .collect();
+            // The invitation acts with its inviter's authority, which may have shrunk since it was
+            // sent: an invitation its inviter could not send now is as good as revoked.
+            if !inviter_still_may_invite(conn, &tenant, invitation.created_by.as_deref(), &roles)? {
+                return Err(invitation_not_found());
+            }
             if user.email_normalized != invitation.email_normalized {
                 return Err(ApiError::Forbidden {
                     code: "invitation_email_mismatch",
@@ -217,7 +236,6 @@ pub async fn accept(
                     required_scope: None,
                 });
             }
-            let tenant = TenantId::new(invitation.tenant_id.clone());
             if memberships::roles_of(conn, &tenant, &user.id)?.is_some() {
                 return Err(ApiError::Conflict {
                     code: "already_member",
@@ -227,12 +245,6 @@ pub async fn accept(
             if !invitations::accept(conn, &invitation.id, now)? {
                 return Err(invitation_not_found());
             }
-            // A custom role deleted since the invitation was sent is not granted.
-            let custom = portcullis_db::roles::list(conn, &tenant)?;
-            let roles: Vec<String> = roles_of_invitation(&invitation)
-                .into_iter()
-                .filter(|r| crate::scopes::builtin(r).is_some() || custom.iter().any(|c| &c.name == r))
-                .collect();
             match memberships::insert(conn, &tenant, &user.id, &roles, now) {
                 Err(DbError::UniqueViolation(_)) => {
                     return Err(ApiError::Conflict {
@@ -265,6 +277,25 @@ pub async fn accept(
     })
     .await?;
     Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
+}
+
+/// Whether the inviter, as they stand in the tenant now, could still send an invitation granting
+/// `roles` (as those roles are defined now): the rule of creation, [`may_invite`], applied to the
+/// inviter's current authority. An inviter who left the tenant or deleted their account has none.
+fn inviter_still_may_invite(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    inviter: Option<&str>,
+    roles: &[String],
+) -> Result<bool, ApiError> {
+    let Some(inviter) = inviter else {
+        return Ok(false);
+    };
+    let Some((_, authority)) = crate::resolve(conn, tenant, inviter)? else {
+        return Ok(false);
+    };
+    let granted = crate::authority_of(conn, tenant, roles)?;
+    Ok(may_invite(authority, granted).is_ok())
 }
 
 /// `Tenant` of API.md: the tenant with the caller's roles.

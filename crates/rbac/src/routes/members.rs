@@ -3,7 +3,9 @@
 use actix_web::{web, HttpResponse};
 use portcullis_db::memberships::{self, Member};
 use portcullis_db::{tenants, write_transaction, DbConn, Pool};
-use portcullis_web::{respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest};
+use portcullis_web::{
+    path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
@@ -96,7 +98,7 @@ pub async fn set_roles(
 ) -> Result<HttpResponse, ApiError> {
     access.require(Route::SetMemberRoles)?;
     let body: SetRoles = body.parse()?;
-    let (_, user_id) = path.into_inner();
+    let user_id = path_id(path.into_inner().1)?;
     let member = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let tenant = &access.tenant;
@@ -133,6 +135,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, ApiError> {
     let (_, user_id) = path.into_inner();
     access.require_or_self(Route::RemoveMember, &user_id)?;
+    let user_id = path_id(user_id)?;
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let tenant = &access.tenant;

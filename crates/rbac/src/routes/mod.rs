@@ -34,12 +34,16 @@ pub async fn list_scopes(_principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(ScopeList { items })
 }
 
-/// 403 for a refused grant.
+/// 403 for a refused grant (naming the scope when the act itself needs one the caller lacks).
 pub(crate) fn forbidden(denied: Denied) -> ApiError {
+    let required_scope = match denied {
+        Denied::MissingScope(scope) => Some(scope.names().join(" ")),
+        Denied::ScopesBeyondCaller(_) | Denied::OwnerOnly | Denied::TargetOutranksCaller => None,
+    };
     ApiError::Forbidden {
         code: "forbidden",
         detail: denied.explain().into(),
-        required_scope: None,
+        required_scope,
     }
 }
 

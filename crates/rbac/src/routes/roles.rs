@@ -74,6 +74,17 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
 }
 
+/// The `{name}` of a role path: a name no role can have (see [`valid_name`]) names nothing, so it is
+/// the 404 of an unknown role, decided before any query (PostgreSQL fails a query whose text holds
+/// NUL, which `%00` in the path would bring).
+fn path_role_name(name: String) -> Result<String, ApiError> {
+    if valid_name(&name) {
+        Ok(name)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
 fn check_description(errors: &mut ValidationErrors, description: Option<&str>) {
     if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
         errors.add(
@@ -234,6 +245,7 @@ pub async fn update(
     if builtin(&name).is_some() {
         return Err(builtin_role());
     }
+    let name = path_role_name(name)?;
     let new_scopes = body.scopes.as_deref().map(parse_scopes).transpose()?;
     let role = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
@@ -282,6 +294,7 @@ pub async fn delete(
     if builtin(&name).is_some() {
         return Err(builtin_role());
     }
+    let name = path_role_name(name)?;
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let tenant = &access.tenant;

@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 use crate::signup::problem;
 
 const APP_CALLBACK: &str = "https://app.example.com/callback";
+/// The application's PKCE pair (RFC 7636, appendix B): it keeps the verifier and sends the challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 fn users() -> Vec<FakeUser> {
     let user = |id: i64, login: &str, email: &str, verified: bool| FakeUser {
@@ -103,11 +106,16 @@ fn urlencoded(value: &str) -> String {
     value.replace(':', "%3A").replace('/', "%2F")
 }
 
+/// The authorize URL an application sends the browser to, with its S256 challenge.
+fn authorize_path(redirect_uri: &str) -> String {
+    format!(
+        "/api/v1/auth/github/authorize?redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        urlencoded(redirect_uri)
+    )
+}
+
 fn start_url(app: &TestApp) -> String {
-    app.url(&format!(
-        "/api/v1/auth/github/authorize?redirect_uri={}",
-        urlencoded(APP_CALLBACK)
-    ))
+    app.url(&authorize_path(APP_CALLBACK))
 }
 
 /// Runs the whole flow and returns where the application was sent back to.
@@ -124,9 +132,18 @@ fn param(url: &reqwest::Url, key: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The application exchanges a login code with its verifier.
 async fn exchange(app: &TestApp, code: &str) -> reqwest::Response {
-    app.post_json("/api/v1/auth/oauth/exchange", &json!({"login_code": code}), None)
-        .await
+    exchange_with(app, code, VERIFIER).await
+}
+
+async fn exchange_with(app: &TestApp, code: &str, verifier: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/oauth/exchange",
+        &json!({"login_code": code, "code_verifier": verifier}),
+        None,
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -271,10 +288,7 @@ async fn redirect_uris_must_be_allowlisted_and_github_configured() {
         "https://app.example.com/callback?x=1",
     ] {
         let response = browser()
-            .get(app.url(&format!(
-                "/api/v1/auth/github/authorize?redirect_uri={}",
-                urlencoded(target)
-            )))
+            .get(app.url(&authorize_path(target)))
             .send()
             .await
             .unwrap();
@@ -282,10 +296,7 @@ async fn redirect_uris_must_be_allowlisted_and_github_configured() {
     }
     let plain = portcullis_tests::spawn_app().await;
     let response = browser()
-        .get(plain.url(&format!(
-            "/api/v1/auth/github/authorize?redirect_uri={}",
-            urlencoded(APP_CALLBACK)
-        )))
+        .get(plain.url(&authorize_path(APP_CALLBACK)))
         .send()
         .await
         .unwrap();
@@ -318,7 +329,8 @@ async fn unverified_emails_and_existing_local_accounts_are_not_signed_in() {
     assert_eq!(me["identities"], json!([]), "nothing was linked");
 }
 
-async fn link_flow(app: &TestApp, token: &str) -> reqwest::Url {
+/// POST /auth/github/link as the holder of `token`: the URL to open in a browser.
+async fn start_link(app: &TestApp, token: &str) -> String {
     let started = app
         .request(
             reqwest::Method::POST,
@@ -332,13 +344,45 @@ async fn link_flow(app: &TestApp, token: &str) -> reqwest::Url {
         .await
         .unwrap();
     assert_eq!(started.status(), 200);
-    let authorize_url = started.json::<Value>().await.unwrap()["authorize_url"]
+    started.json::<Value>().await.unwrap()["authorize_url"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// Opens a link URL in a fresh browser (signed in at GitHub as the fake's current user) and returns
+/// where the application was sent back to.
+async fn finish_in_browser(app: &TestApp, authorize_url: &str) -> reqwest::Url {
     let tab = browser();
-    let callback = until_callback(app, &tab, &authorize_url).await;
-    reqwest::Url::parse(&location(&tab.get(&callback).send().await.unwrap())).unwrap()
+    let callback = until_callback(app, &tab, authorize_url).await;
+    let back = location(&tab.get(&callback).send().await.unwrap());
+    assert!(back.starts_with(APP_CALLBACK), "{back}");
+    reqwest::Url::parse(&back).unwrap()
+}
+
+/// A whole link flow started by the holder of `token`, up to the application's callback.
+async fn link_flow(app: &TestApp, token: &str) -> reqwest::Url {
+    let authorize_url = start_link(app, token).await;
+    finish_in_browser(app, &authorize_url).await
+}
+
+async fn complete_link(app: &TestApp, code: &str, token: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/github/link/complete",
+        &json!({"link_code": code}),
+        Some(token),
+    )
+    .await
+}
+
+async fn identities(app: &TestApp, tokens: &Value) -> Value {
+    let me: Value = app
+        .get("/api/v1/me", Some(access(tokens)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["identities"].clone()
 }
 
 #[actix_web::test]
@@ -347,14 +391,31 @@ async fn linking_unlinking_and_the_last_login_method() {
     let local = app.signup("linker@example.com").await;
     sign_in_as(&fake, "linker").await;
     let back = link_flow(&app, access(&local)).await;
-    assert_eq!(param(&back, "linked").as_deref(), Some("github"));
+    let code = param(&back, "link_code").expect("link code");
+    assert_eq!(
+        identities(&app, &local).await,
+        json!([]),
+        "the callback links nothing"
+    );
+    let completed = complete_link(&app, &code, access(&local)).await;
+    assert_eq!(completed.status(), 200);
+    let linked: Value = completed.json().await.unwrap();
+    assert_eq!(linked["identities"][0]["provider"], "github");
+    assert_eq!(linked["identities"][0]["login"], "linker");
     let me: Value = app
         .get("/api/v1/me", Some(access(&local)))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(me["identities"][0]["login"], "linker");
+    assert_eq!(me["identities"], linked["identities"], "the same body as GET /me");
+    let events: Value = app
+        .get("/api/v1/me/security-events", Some(access(&local)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"][0]["action"], "identity.linked");
     // GitHub now signs this account in.
     let via_github: Value = exchange(&app, &param(&flow(&app, &browser()).await, "login_code").unwrap())
         .await
@@ -366,7 +427,14 @@ async fn linking_unlinking_and_the_last_login_method() {
     // Another account cannot take the same GitHub account.
     let other = app.signup("someone@example.com").await;
     let refused = link_flow(&app, access(&other)).await;
-    assert_eq!(param(&refused, "error").as_deref(), Some("identity_in_use"));
+    let code = param(&refused, "link_code").unwrap();
+    problem(
+        complete_link(&app, &code, access(&other)).await,
+        409,
+        "identity_in_use",
+    )
+    .await;
+    assert_eq!(identities(&app, &other).await, json!([]));
 
     let unlinked = app
         .request(
@@ -419,7 +487,8 @@ async fn linking_unlinking_and_the_last_login_method() {
 async fn a_login_code_works_once_and_for_sixty_seconds() {
     let (app, _fake) = github_app().await;
     let code = param(&flow(&app, &browser()).await, "login_code").unwrap();
-    assert_eq!(exchange(&app, &code).await.status(), 200);
+    let first = exchange(&app, &code).await;
+    assert_eq!(first.status(), 200, "{:?}", first.text().await);
     problem(exchange(&app, &code).await, 401, "invalid_login_code").await;
     problem(exchange(&app, "made-up").await, 401, "invalid_login_code").await;
 

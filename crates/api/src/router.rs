@@ -29,6 +29,7 @@ fn account_handler(route: AccountRoute, base: ActixRoute) -> ActixRoute {
         AccountRoute::GithubAuthorize => base.to(github::authorize),
         AccountRoute::GithubCallback => base.to(github::callback),
         AccountRoute::GithubLink => base.to(github::start_link),
+        AccountRoute::GithubLinkComplete => base.to(github::complete_link),
         AccountRoute::OauthExchange => base.to(github::exchange),
         AccountRoute::ListScopes => base.to(list_scopes),
         AccountRoute::AcceptInvitation => base.to(invitations::accept),

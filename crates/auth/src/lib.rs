@@ -9,6 +9,7 @@ pub mod api_keys;
 mod events;
 pub mod github;
 pub mod password;
+pub mod pkce;
 mod principal;
 pub mod routes;
 mod sessions;

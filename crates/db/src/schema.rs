@@ -187,6 +187,20 @@ diesel::table! {
         user_id -> Text,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        code_challenge -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Finished GitHub link flows waiting for their user's confirmation.
+    link_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        provider -> Text,
+        provider_user_id -> Text,
+        login -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -224,4 +238,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     identities,
     oauth_states,
     login_codes,
+    link_codes,
 );

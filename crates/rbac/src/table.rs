@@ -192,6 +192,8 @@ pub enum AccountRoute {
     GithubCallback,
     /// POST /auth/github/link
     GithubLink,
+    /// POST /auth/github/link/complete
+    GithubLinkComplete,
     /// POST /auth/oauth/exchange
     OauthExchange,
     /// GET /scopes
@@ -288,6 +290,7 @@ pub const ACCOUNT_ROUTES: &[AccountRouteSpec] = &[
     account(AccountRoute::GithubAuthorize,  "GET",    "/auth/github/authorize",   Caller::Anyone),
     account(AccountRoute::GithubCallback,   "GET",    "/auth/github/callback",    Caller::Anyone),
     account(AccountRoute::GithubLink,       "POST",   "/auth/github/link",        Caller::User),
+    account(AccountRoute::GithubLinkComplete, "POST", "/auth/github/link/complete", Caller::User),
     account(AccountRoute::OauthExchange,    "POST",   "/auth/oauth/exchange",     Caller::Anyone),
     account(AccountRoute::ListScopes,       "GET",    "/scopes",                  Caller::User),
     account(AccountRoute::AcceptInvitation, "POST",   "/invitations/accept",      Caller::User),

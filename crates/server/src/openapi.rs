@@ -7,7 +7,7 @@ use portcullis_api::keys::{CreateKey, KeyBody};
 use portcullis_api::projects::{CreateProject, ProjectBody, UpdateProject};
 use portcullis_api::tenants::{CreateTenant, UpdateTenant};
 use portcullis_auth::routes::account::{ChangePassword, DeleteMe, EventBody, MeBody, UpdateMe};
-use portcullis_auth::routes::github::{AuthorizeUrl, Exchange};
+use portcullis_auth::routes::github::{AuthorizeUrl, CompleteLink, Exchange, LinkedIdentities};
 use portcullis_auth::routes::login::{LoginRequest, SignupRequest};
 use portcullis_auth::routes::session_routes::{RefreshRequest, SessionList};
 use portcullis_auth::routes::{TokenResponse, UserBody};
@@ -142,14 +142,30 @@ fn account_op(route: AccountRoute, s: &mut Schemas) -> Op {
             .query(LIST_QUERY),
         AccountRoute::UnlinkGithub => op("Unlink GitHub", "github", 204).errors(&[404, 409]),
         AccountRoute::GithubAuthorize => op("Start GitHub sign-in (redirects to GitHub)", "github", 302)
-            .errors(&[400, 404])
+            .errors(&[400, 404, 422])
             .query(&[
                 (
                     "redirect_uri",
                     Type::String,
                     "an entry of OAUTH_REDIRECT_ALLOWLIST",
                 ),
-                ("link_code", Type::String, "from POST /auth/github/link"),
+                (
+                    "code_challenge",
+                    Type::String,
+                    "BASE64URL(SHA256(code_verifier)) of a verifier of 43 to 128 characters that the \
+                     application keeps for POST /auth/oauth/exchange; required for a sign-in (422 \
+                     without it), not for the URL of POST /auth/github/link",
+                ),
+                (
+                    "code_challenge_method",
+                    Type::String,
+                    "S256 (the only method; required with code_challenge)",
+                ),
+                (
+                    "link_ticket",
+                    Type::String,
+                    "set in the authorize_url of POST /auth/github/link",
+                ),
             ]),
         AccountRoute::GithubCallback => op(
             "GitHub's redirect back (redirects to redirect_uri)",
@@ -162,18 +178,36 @@ fn account_op(route: AccountRoute, s: &mut Schemas) -> Op {
             ("state", Type::String, "the flow's state"),
             ("error", Type::String, "set by GitHub on refusal"),
         ]),
-        AccountRoute::GithubLink => op("Start linking GitHub to the caller's account", "github", 200)
-            .returns(s.of::<AuthorizeUrl>())
-            .errors(&[400, 404])
-            .query(&[(
-                "redirect_uri",
-                Type::String,
-                "an entry of OAUTH_REDIRECT_ALLOWLIST",
-            )]),
-        AccountRoute::OauthExchange => op("Exchange a login code for tokens", "github", 200)
-            .body(s.of::<Exchange>())
-            .returns(s.of::<TokenResponse>())
-            .errors(&[401]),
+        AccountRoute::GithubLink => op(
+            "Start linking GitHub to the caller's account (the flow ends at redirect_uri?link_code=…)",
+            "github",
+            200,
+        )
+        .returns(s.of::<AuthorizeUrl>())
+        .errors(&[400, 404])
+        .query(&[(
+            "redirect_uri",
+            Type::String,
+            "an entry of OAUTH_REDIRECT_ALLOWLIST",
+        )]),
+        AccountRoute::GithubLinkComplete => op(
+            "Link the GitHub account of a finished link flow; only its starting user may (403 \
+             link_user_mismatch otherwise, and the code is spent)",
+            "github",
+            200,
+        )
+        .body(s.of::<CompleteLink>())
+        .returns(s.of::<LinkedIdentities>())
+        .errors(&[400, 403, 404, 409]),
+        AccountRoute::OauthExchange => op(
+            "Exchange a login code and the application's code_verifier for tokens (any attempt spends \
+             the code)",
+            "github",
+            200,
+        )
+        .body(s.of::<Exchange>())
+        .returns(s.of::<TokenResponse>())
+        .errors(&[401]),
         AccountRoute::ListScopes => op("The scope catalog", "tenants", 200).returns(s.of::<ScopeList>()),
         AccountRoute::AcceptInvitation => op("Accept an invitation", "members", 200)
             .body(s.of::<AcceptInvitation>())
@@ -348,6 +382,8 @@ fn operation(
             "cursor" => schema.pattern(Some(CURSOR_PATTERN)),
             "q" => schema.max_length(Some(200)),
             "action" => schema.pattern(Some("^[a-z._]{1,64}$")),
+            "code_challenge" => schema.pattern(Some("^[A-Za-z0-9_-]{43}$")),
+            "code_challenge_method" => schema.pattern(Some("^S256$")),
             _ => schema,
         };
         let required = if *name == "redirect_uri" {

@@ -32,6 +32,16 @@ pub struct IdentityBody {
     linked_at: String,
 }
 
+impl From<portcullis_db::identities::Identity> for IdentityBody {
+    fn from(identity: portcullis_db::identities::Identity) -> Self {
+        IdentityBody {
+            provider: identity.provider,
+            login: identity.login,
+            linked_at: rfc3339(identity.linked_at),
+        }
+    }
+}
+
 /// A tenant the user belongs to, with their roles there.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MembershipBody {
@@ -63,11 +73,7 @@ pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpRespo
         }
         let identities = portcullis_db::identities::of_user(conn, &principal.user_id)?
             .into_iter()
-            .map(|i| IdentityBody {
-                provider: i.provider,
-                login: i.login,
-                linked_at: rfc3339(i.linked_at),
-            })
+            .map(IdentityBody::from)
             .collect();
         Ok((user, bodies, identities))
     })

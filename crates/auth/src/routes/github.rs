@@ -6,23 +6,33 @@ use actix_web::{web, HttpResponse};
 use chrono::Duration;
 use oauth2::url::Url;
 use portcullis_db::identities::{self, Identity};
+use portcullis_db::oauth::{LinkCode, NewCode};
 use portcullis_db::users::{self, NewUser};
 use portcullis_db::{oauth, write_transaction, DbConn, DbError, Pool};
-use portcullis_web::{with_conn, ApiError, ClientInfo, ValidJson};
+use portcullis_web::{with_conn, ApiError, ClientInfo, FieldError, ValidJson};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
+use super::account::IdentityBody;
 use super::body::{no_store, token_response};
 use super::login::normalize_email;
 use crate::events::{self, action};
 use crate::github::{self, GithubAccount, GithubConfig, GithubError};
+use crate::pkce;
 use crate::tokens::{hash_token, random_token};
 use crate::{sessions, Auth, Principal};
 
 const PROVIDER: &str = "github";
 const FLOW_KEY: &str = "github_flow";
 const STATE_LIFETIME_MINUTES: i64 = 10;
-const CODE_LIFETIME_SECS: i64 = 60;
+/// `login_codes.purpose` of a finished sign-in, exchanged with the application's verifier.
+const LOGIN: &str = "login";
+/// `login_codes.purpose` of the ticket that carries a signed-in user from POST /auth/github/link to
+/// the authorize redirect, so that no bearer token has to appear in a URL.
+const LINK_TICKET: &str = "link_ticket";
+const LOGIN_CODE_LIFETIME_SECS: i64 = 60;
+const LINK_TICKET_LIFETIME_SECS: i64 = 60;
+const LINK_CODE_LIFETIME_MINUTES: i64 = 5;
 
 /// What the encrypted session cookie carries between the authorize redirect and the callback.
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,7 +40,10 @@ struct Flow {
     state: String,
     verifier: String,
     redirect_uri: String,
+    /// Set for a link flow: the user who started it.
     link_user: Option<String>,
+    /// Set for a sign-in: the application's S256 challenge, stored with the login code.
+    code_challenge: Option<String>,
 }
 
 fn provider(auth: &Auth) -> Result<&GithubConfig, ApiError> {
@@ -80,24 +93,72 @@ fn back_to(redirect_uri: &str, key: &str, value: &str) -> HttpResponse {
     }
 }
 
-fn new_code(conn: &mut DbConn, purpose: &str, user_id: &str) -> Result<String, DbError> {
+/// A new login code, bound to the application's challenge.
+fn new_login_code(conn: &mut DbConn, user_id: &str, code_challenge: Option<&str>) -> Result<String, DbError> {
     let code = random_token();
     oauth::insert_code(
         conn,
-        &hash_token(&code),
-        purpose,
-        user_id,
-        portcullis_db::now() + Duration::seconds(CODE_LIFETIME_SECS),
+        &NewCode {
+            code_hash: &hash_token(&code),
+            purpose: LOGIN,
+            user_id,
+            code_challenge,
+            expires_at: portcullis_db::now() + Duration::seconds(LOGIN_CODE_LIFETIME_SECS),
+        },
     )?;
     Ok(code)
 }
 
-/// `?redirect_uri=…&link_code=…`
+/// `?redirect_uri=…&code_challenge=…&code_challenge_method=S256`, or `?redirect_uri=…&link_ticket=…`
+/// in the URL that POST /auth/github/link hands out.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeQuery {
     redirect_uri: String,
-    link_code: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    link_ticket: Option<String>,
+}
+
+/// The application's S256 challenge. A sign-in needs one: its login code goes through the browser,
+/// and only the application that holds the verifier may exchange it. A link flow does not: it is
+/// completed with the bearer token of the user who started it. A challenge sent anyway is checked.
+fn app_challenge(query: &AuthorizeQuery) -> Result<Option<String>, ApiError> {
+    let link_flow = query.link_ticket.is_some();
+    let mut errors = Vec::new();
+    match &query.code_challenge {
+        None if !link_flow => errors.push(FieldError::new(
+            "code_challenge",
+            "required",
+            "the S256 challenge of a code_verifier that the application keeps is required",
+        )),
+        Some(challenge) if !pkce::is_challenge(challenge) => errors.push(FieldError::new(
+            "code_challenge",
+            "invalid",
+            "must be BASE64URL(SHA256(code_verifier)) without padding: 43 characters",
+        )),
+        _ => {}
+    }
+    if query.code_challenge.is_some() || !link_flow {
+        match query.code_challenge_method.as_deref() {
+            Some(pkce::METHOD) => {}
+            // RFC 7636 reads a missing method as `plain`, which is refused.
+            None => errors.push(FieldError::new(
+                "code_challenge_method",
+                "required",
+                "must be S256",
+            )),
+            Some(_) => errors.push(FieldError::new(
+                "code_challenge_method",
+                "unsupported",
+                "only S256 is supported",
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(query.code_challenge.clone().filter(|_| !link_flow))
 }
 
 /// GET /auth/github/authorize
@@ -109,17 +170,22 @@ pub async fn authorize(
 ) -> Result<HttpResponse, ApiError> {
     let config = provider(&auth)?;
     check_redirect(&auth, &query.redirect_uri)?;
+    let code_challenge = app_challenge(&query)?;
     let flow = github::authorize(config, &callback_url(&auth)).map_err(ApiError::internal)?;
-    let (state_hash, link_code) = (hash_token(&flow.state), query.link_code.clone());
+    let (state_hash, link_ticket) = (hash_token(&flow.state), query.link_ticket.clone());
     let link_user = with_conn(&pool, move |conn| {
         let now = portcullis_db::now();
-        let link_user = match link_code {
-            Some(code) => Some(oauth::consume_code(conn, &hash_token(&code), "link", now)?.ok_or(
-                ApiError::BadRequest {
-                    code: "invalid_link_code",
-                    detail: "the link code is unknown, expired or used".into(),
-                },
-            )?),
+        let link_user = match link_ticket {
+            // A ticket of a deleted user is gone with them (ON DELETE CASCADE): refused here too.
+            Some(ticket) => Some(
+                oauth::consume_code(conn, &hash_token(&ticket), LINK_TICKET, now)?
+                    .ok_or(ApiError::BadRequest {
+                        code: "invalid_link_ticket",
+                        detail: "the link ticket is unknown, expired or used; start again with POST /auth/github/link"
+                            .into(),
+                    })?
+                    .user_id,
+            ),
             None => None,
         };
         oauth::insert_state(conn, &state_hash, now + Duration::minutes(STATE_LIFETIME_MINUTES))?;
@@ -131,6 +197,7 @@ pub async fn authorize(
         verifier: flow.verifier,
         redirect_uri: query.redirect_uri.clone(),
         link_user,
+        code_challenge,
     };
     session
         .insert(FLOW_KEY, cookie)
@@ -202,53 +269,68 @@ pub async fn callback(
             });
         }
     };
-    let link_user = flow.link_user.clone();
-    let outcome = with_conn(&pool, move |conn| {
-        resolve(conn, &account, link_user.as_deref(), &client)
+    let (link_user, code_challenge) = (flow.link_user.clone(), flow.code_challenge.clone());
+    let outcome = with_conn(&pool, move |conn| match link_user {
+        Some(user_id) => hand_over_link(conn, &user_id, &account),
+        None => resolve(conn, &account, code_challenge.as_deref(), &client),
     })
     .await?;
     match outcome {
         Outcome::LoginCode(code) => Ok(back_to(&flow.redirect_uri, "login_code", &code)),
-        Outcome::Linked => Ok(back_to(&flow.redirect_uri, "linked", PROVIDER)),
+        Outcome::LinkCode(code) => Ok(back_to(&flow.redirect_uri, "link_code", &code)),
         Outcome::Refused(code) => fail(code),
     }
 }
 
 enum Outcome {
     LoginCode(String),
-    Linked,
+    LinkCode(String),
     Refused(&'static str),
 }
 
-/// Applies the account-resolution rules of the API: a GitHub account is known by its numeric id only;
-/// an unknown id whose email belongs to a local account is never linked automatically.
+/// The end of a link flow's callback. Nothing is linked here: the browser that finished the flow may
+/// not belong to the user who started it (a link URL can be sent to a victim, who would link their
+/// GitHub account to the sender's user). The GitHub account is parked under a single-use code that
+/// only the starting user can redeem with their own token at POST /auth/github/link/complete.
+fn hand_over_link(conn: &mut DbConn, user_id: &str, account: &GithubAccount) -> Result<Outcome, ApiError> {
+    write_transaction(conn, |conn| {
+        // The user may have deleted their account since the flow started; writing a code for them
+        // would then fail on its foreign key (once a 500). Holding the row also keeps a deletion from
+        // slipping in before the insert.
+        if !oauth::hold_user(conn, user_id)? {
+            return Ok(Outcome::Refused("account_not_found"));
+        }
+        let code = random_token();
+        let now = portcullis_db::now();
+        let parked = LinkCode {
+            code_hash: hash_token(&code),
+            user_id: user_id.to_owned(),
+            provider: PROVIDER.to_owned(),
+            provider_user_id: account.id.to_string(),
+            login: account.login.clone(),
+            expires_at: now + Duration::minutes(LINK_CODE_LIFETIME_MINUTES),
+        };
+        oauth::insert_link_code(conn, &parked, now)?;
+        Ok(Outcome::LinkCode(code))
+    })
+}
+
+/// Applies the account-resolution rules of the API to a sign-in: a GitHub account is known by its
+/// numeric id only; an unknown id whose email belongs to a local account is never linked automatically.
 fn resolve(
     conn: &mut DbConn,
     account: &GithubAccount,
-    link_user: Option<&str>,
+    code_challenge: Option<&str>,
     client: &ClientInfo,
 ) -> Result<Outcome, ApiError> {
     write_transaction(conn, |conn| {
         let github_id = account.id.to_string();
-        let known = identities::find(conn, PROVIDER, &github_id)?;
-        if let Some(user_id) = link_user {
-            return match known {
-                Some(identity) if identity.user_id == user_id => Ok(Outcome::Linked),
-                Some(_) => Ok(Outcome::Refused("identity_in_use")),
-                None => {
-                    if identities::of_user(conn, user_id)?
-                        .iter()
-                        .any(|i| i.provider == PROVIDER)
-                    {
-                        return Ok(Outcome::Refused("github_already_linked"));
-                    }
-                    link(conn, user_id, account, client)?;
-                    Ok(Outcome::Linked)
-                }
-            };
-        }
-        if let Some(identity) = known {
-            return Ok(Outcome::LoginCode(new_code(conn, "login", &identity.user_id)?));
+        if let Some(identity) = identities::find(conn, PROVIDER, &github_id)? {
+            return Ok(Outcome::LoginCode(new_login_code(
+                conn,
+                &identity.user_id,
+                code_challenge,
+            )?));
         }
         let Some(email) = account.verified_primary_email.as_deref() else {
             return Ok(Outcome::Refused("github_email_unverified"));
@@ -272,22 +354,28 @@ fn resolve(
             Err(DbError::UniqueViolation(_)) => return Ok(Outcome::Refused("account_exists")),
             other => other?,
         }
-        link(conn, &user_id, account, client)?;
-        Ok(Outcome::LoginCode(new_code(conn, "login", &user_id)?))
+        link(conn, &user_id, &account.id.to_string(), &account.login, client)?;
+        Ok(Outcome::LoginCode(new_login_code(
+            conn,
+            &user_id,
+            code_challenge,
+        )?))
     })
 }
 
+/// Links a GitHub account and records it; the caller's transaction makes both one change.
 fn link(
     conn: &mut DbConn,
     user_id: &str,
-    account: &GithubAccount,
+    github_id: &str,
+    login: &str,
     client: &ClientInfo,
-) -> Result<(), ApiError> {
+) -> Result<(), DbError> {
     let identity = Identity {
         provider: PROVIDER.into(),
-        provider_user_id: account.id.to_string(),
+        provider_user_id: github_id.to_owned(),
         user_id: user_id.to_owned(),
-        login: account.login.clone(),
+        login: login.to_owned(),
         linked_at: portcullis_db::now(),
     };
     identities::insert(conn, &identity)?;
@@ -301,6 +389,25 @@ fn link(
 pub struct Exchange {
     #[schema(pattern = "^[A-Za-z0-9_-]{1,128}$")]
     login_code: String,
+    /// The verifier (RFC 7636) whose S256 challenge the application sent to authorize. Any
+    /// attempt, with a wrong verifier or none, spends the login code.
+    // An `Option` only so that a body without it still reaches the handler and spends the code.
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 43,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._~-]{43,128}$"
+    )]
+    code_verifier: Option<String>,
+}
+
+fn invalid_login_code() -> ApiError {
+    ApiError::Unauthorized {
+        code: "invalid_login_code",
+        detail: "the login code is unknown, expired or used, or the code_verifier does not match it",
+        token_sent: false,
+    }
 }
 
 /// POST /auth/oauth/exchange
@@ -312,22 +419,31 @@ pub async fn exchange(
 ) -> Result<HttpResponse, ApiError> {
     let auth_for_db = auth.clone();
     let signed_in = with_conn(&pool, move |conn| {
-        let Some(user_id) =
-            oauth::consume_code(conn, &hash_token(&body.login_code), "login", portcullis_db::now())?
-        else {
+        // Spent before the verifier is looked at: every attempt uses the code up, so a wrong verifier
+        // cannot be followed by another guess.
+        let spent = oauth::consume_code(conn, &hash_token(&body.login_code), LOGIN, portcullis_db::now())?;
+        let Some(verifier) = body.code_verifier else {
+            return Err(ApiError::invalid_field(
+                "code_verifier",
+                "required",
+                "the code_verifier whose S256 challenge was given at authorize is required",
+            ));
+        };
+        // A code without a challenge (none was given at authorize) matches no verifier.
+        let Some(spent) = spent.filter(|code| {
+            code.code_challenge
+                .as_deref()
+                .is_some_and(|challenge| pkce::verifier_matches(&verifier, challenge))
+        }) else {
             return Ok(None);
         };
-        let user = users::find(conn, &user_id)?;
+        let user = users::find(conn, &spent.user_id)?;
         let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
         events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;
         Ok(Some((user, grant)))
     })
     .await?;
-    let (user, grant) = signed_in.ok_or(ApiError::Unauthorized {
-        code: "invalid_login_code",
-        detail: "the login code is unknown, expired or used",
-        token_sent: false,
-    })?;
+    let (user, grant) = signed_in.ok_or_else(invalid_login_code)?;
     token_response(&auth, &user, grant, false)
 }
 
@@ -339,7 +455,9 @@ pub struct LinkQuery {
 }
 
 /// POST /auth/github/link: a URL that runs the GitHub flow for the signed-in user. It carries a
-/// single-use 60-second link code rather than the access token, so no bearer token lands in a URL.
+/// single-use 60-second link ticket rather than the access token, so no bearer token lands in a URL.
+/// The flow ends at `redirect_uri?link_code=…`, which only this user can redeem (POST
+/// /auth/github/link/complete).
 pub async fn start_link(
     principal: Principal,
     auth: web::Data<Auth>,
@@ -348,7 +466,21 @@ pub async fn start_link(
 ) -> Result<HttpResponse, ApiError> {
     provider(&auth)?;
     check_redirect(&auth, &query.redirect_uri)?;
-    let code = with_conn(&pool, move |conn| Ok(new_code(conn, "link", &principal.user_id)?)).await?;
+    let ticket = with_conn(&pool, move |conn| {
+        let ticket = random_token();
+        oauth::insert_code(
+            conn,
+            &NewCode {
+                code_hash: &hash_token(&ticket),
+                purpose: LINK_TICKET,
+                user_id: &principal.user_id,
+                code_challenge: None,
+                expires_at: portcullis_db::now() + Duration::seconds(LINK_TICKET_LIFETIME_SECS),
+            },
+        )?;
+        Ok(ticket)
+    })
+    .await?;
     let mut url = Url::parse(&format!(
         "{}/api/v1/auth/github/authorize",
         auth.config.public_url
@@ -356,7 +488,7 @@ pub async fn start_link(
     .map_err(ApiError::internal)?;
     url.query_pairs_mut()
         .append_pair("redirect_uri", &query.redirect_uri)
-        .append_pair("link_code", &code);
+        .append_pair("link_ticket", &ticket);
     Ok(HttpResponse::Ok().insert_header(no_store()).json(AuthorizeUrl {
         authorize_url: url.to_string(),
     }))
@@ -366,6 +498,125 @@ pub async fn start_link(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthorizeUrl {
     authorize_url: String,
+}
+
+/// The body of `POST /auth/github/link/complete`.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteLink {
+    /// From `redirect_uri?link_code=…` at the end of the link flow.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,128}$")]
+    link_code: String,
+}
+
+/// The caller's linked accounts after a link, as in GET /me.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LinkedIdentities {
+    identities: Vec<IdentityBody>,
+}
+
+/// How a link completion ended; every ending but a database failure keeps the code spent.
+enum Completion {
+    Linked(Vec<Identity>),
+    UnknownCode,
+    OtherUser,
+    CallerGone,
+    InUse,
+    AlreadyLinked,
+}
+
+/// POST /auth/github/link/complete: links the GitHub account of a finished link flow, but only for
+/// the user who started that flow.
+pub async fn complete_link(
+    principal: Principal,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<CompleteLink>,
+) -> Result<HttpResponse, ApiError> {
+    // Without GitHub there are no link flows: answer as POST /auth/github/link does.
+    provider(&auth)?;
+    let completion = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            complete(conn, &principal.user_id, &body.link_code, &client)
+        })
+    })
+    .await?;
+    match completion {
+        Completion::Linked(identities) => Ok(HttpResponse::Ok().json(LinkedIdentities {
+            identities: identities.into_iter().map(IdentityBody::from).collect(),
+        })),
+        Completion::UnknownCode => Err(ApiError::BadRequest {
+            code: "invalid_link_code",
+            detail: "the link code is unknown, expired or used".into(),
+        }),
+        Completion::OtherUser => Err(ApiError::Forbidden {
+            code: "link_user_mismatch",
+            detail: "this link was started by another user; nothing was linked".into(),
+            required_scope: None,
+        }),
+        Completion::CallerGone => Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            detail: "the access token is invalid or expired",
+            token_sent: true,
+        }),
+        Completion::InUse => Err(identity_in_use()),
+        Completion::AlreadyLinked => Err(ApiError::Conflict {
+            code: "github_already_linked",
+            detail: "another GitHub account is already linked to this account; unlink it first".into(),
+        }),
+    }
+}
+
+fn identity_in_use() -> ApiError {
+    ApiError::Conflict {
+        code: "identity_in_use",
+        detail: "this GitHub account is linked to another user".into(),
+    }
+}
+
+/// The body of a link completion, in the caller's write transaction. The outcomes other than
+/// `Linked` are returned as values, not errors, so that the transaction commits and the code stays
+/// spent: a code that reached the wrong user must not be tried again.
+fn complete(
+    conn: &mut DbConn,
+    caller: &str,
+    link_code: &str,
+    client: &ClientInfo,
+) -> Result<Completion, ApiError> {
+    // The token was checked a moment ago, but the account may be deleted in between: answer as for any
+    // token of a deleted user, and hold the row so that the identity below has a user to refer to.
+    if !oauth::hold_user(conn, caller)? {
+        return Ok(Completion::CallerGone);
+    }
+    let Some(code) = oauth::consume_link_code(conn, &hash_token(link_code), portcullis_db::now())? else {
+        return Ok(Completion::UnknownCode);
+    };
+    if code.user_id != caller {
+        log::warn!("a GitHub link code was presented by a user other than the one who started the flow");
+        return Ok(Completion::OtherUser);
+    }
+    match identities::find(conn, &code.provider, &code.provider_user_id)? {
+        Some(known) if known.user_id == caller => {
+            return Ok(Completion::Linked(identities::of_user(conn, caller)?));
+        }
+        Some(_) => return Ok(Completion::InUse),
+        None => {}
+    }
+    if identities::of_user(conn, caller)?
+        .iter()
+        .any(|i| i.provider == code.provider)
+    {
+        return Ok(Completion::AlreadyLinked);
+    }
+    match link(conn, caller, &code.provider_user_id, &code.login, client) {
+        // A concurrent completion linked the same account first: this one rolls back.
+        Err(DbError::UniqueViolation(_)) => return Err(identity_in_use()),
+        other => other?,
+    }
+    // Notice seam: when the email issue lands, queue the "GitHub account linked" notice to the
+    // user's address here, inside this transaction, so it goes out only if the link commits.
+    Ok(Completion::Linked(identities::of_user(conn, caller)?))
 }
 
 /// DELETE /me/identities/github

@@ -5,7 +5,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::schema::{login_codes, oauth_states, refresh_tokens, sessions};
+use crate::schema::{link_codes, login_codes, oauth_states, refresh_tokens, sessions};
 use crate::{login_throttles, DbConn, DbError};
 
 /// Rows are kept this long after they stopped being usable, so an investigation of a just-ended
@@ -39,7 +39,8 @@ pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> Result<Deleted, 
     let day_ago = now - Duration::seconds(KEEP_DEAD_ROWS);
     let oauth_states =
         diesel::delete(oauth_states::table.filter(oauth_states::expires_at.le(now))).execute(conn)?;
-    let codes = diesel::delete(login_codes::table.filter(login_codes::expires_at.le(now))).execute(conn)?;
+    let codes = diesel::delete(login_codes::table.filter(login_codes::expires_at.le(now))).execute(conn)?
+        + diesel::delete(link_codes::table.filter(link_codes::expires_at.le(now))).execute(conn)?;
     let dead = sessions::expires_at
         .lt(day_ago)
         .or(sessions::absolute_expires_at.lt(day_ago))

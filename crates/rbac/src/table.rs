@@ -219,6 +219,7 @@ impl AccountRoute {
             | AccountRoute::GithubAuthorize
             | AccountRoute::GithubCallback
             | AccountRoute::GithubLink
+            | AccountRoute::GithubLinkComplete
             | AccountRoute::AcceptInvitation => Quota::Auth,
             AccountRoute::Logout
             | AccountRoute::ListSessions

@@ -40,6 +40,15 @@ async fn expired_rows_are_deleted_and_live_ones_kept() {
             ),
         );
     }
+    for (hash, expires) in [("old-link", &past), ("live-link", &future)] {
+        execute_sql(
+            &app,
+            &format!(
+                "INSERT INTO link_codes (code_hash, user_id, provider, provider_user_id, login, expires_at) \
+                 VALUES ('{hash}', '{user_id}', 'github', '42', 'octocat', '{expires}')"
+            ),
+        );
+    }
     for (key, updated) in [
         ("account:idle@example.com", &days_ago),
         ("account:fresh@example.com", &past),

@@ -596,7 +596,7 @@ fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Res
             return Ok(Secret(existing.as_bytes().to_vec()));
         }
     }
-    std::fs::create_dir_all(data_dir)?;
+    create_private_dir(data_dir)?;
     let mut bytes = vec![0u8; min_len];
     rand::rng().fill_bytes(&mut bytes);
     let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
@@ -608,6 +608,20 @@ fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Res
     Ok(Secret(encoded.into_bytes()))
 }
 
+/// The data folder holds generated secrets (and, by default, the SQLite database): readable by the
+/// server's user only (0700 on Unix). An existing folder is left as it is.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// A generated secret file, created readable by the server's user only (0600 on Unix).
 #[cfg(unix)]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;

@@ -145,6 +145,76 @@ fn migrate_on_sqlite_creates_the_database_under_data_and_is_idempotent() {
     assert!(text(&second).contains("none pending"), "{}", text(&second));
 }
 
+/// The permission bits of a file or folder.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fresh_data_folder_database_and_secrets_are_private_to_the_server_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The usual umask (022) makes new files world-readable unless the server asks for less; pin it so
+    // the test does not depend on the caller's umask.
+    let mut child = Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" serve"])
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // /readyz takes SQLite's write lock, so the WAL files exist once it has answered.
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        http(
+            port,
+            "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    let data = dir.path().join("data");
+    let modes: Vec<(String, u32)> = [
+        "",
+        "portcullis.db",
+        "portcullis.db-wal",
+        "portcullis.db-shm",
+        "jwt_secret",
+        "session_secret",
+    ]
+    .iter()
+    .map(|name| (format!("data/{name}"), mode(&data.join(name))))
+    .collect();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(ready, "the server came up");
+    let expected: Vec<(String, u32)> = modes
+        .iter()
+        .map(|(name, _)| {
+            let private = if name == "data/" { 0o700 } else { 0o600 };
+            (name.clone(), private)
+        })
+        .collect();
+    let octal = |list: &[(String, u32)]| {
+        list.iter()
+            .map(|(name, mode)| format!("{name} {mode:o}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(octal(&modes), octal(&expected));
+}
+
 #[test]
 fn an_unknown_command_prints_usage() {
     let dir = tempfile::tempdir().unwrap();

@@ -130,6 +130,61 @@ fn check_config_reports_every_problem_and_exits_non_zero() {
     assert!(!said.contains("too-short"), "secrets are not echoed: {said}");
 }
 
+/// Settings that work but are unsafe in production, one of each kind.
+const WEAK_SETTINGS: &[(&str, &str)] = &[
+    ("PUBLIC_URL", "https://auth.example.com"),
+    ("JWT_SECRET", "changeme-changeme-changeme-changeme"),
+    (
+        "SESSION_SECRET",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    ),
+    ("TRUSTED_PROXIES", "0.0.0.0/0"),
+    ("RATE_LIMIT_ENABLED", "false"),
+    ("GITHUB_CLIENT_ID", "id"),
+    ("GITHUB_CLIENT_SECRET", "github-client-secret"),
+    (
+        "GITHUB_TOKEN_URL",
+        "http://github.example.com/login/oauth/access_token",
+    ),
+    ("OAUTH_REDIRECT_ALLOWLIST", "http://app.example.com/callback"),
+];
+
+#[test]
+fn check_config_refuses_weak_settings_in_production_and_names_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = WEAK_SETTINGS.to_vec();
+    vars.push(("APP_ENV", "production"));
+    let output = portcullis(dir.path(), &["check-config"], &vars);
+    assert!(!output.status.success(), "{}", text(&output));
+    let said = text(&output);
+    for needle in [
+        "JWT_SECRET is too weak",
+        "SESSION_SECRET is too weak",
+        "TRUSTED_PROXIES: 0.0.0.0/0 is too broad",
+        "RATE_LIMIT_ENABLED=false",
+        "GITHUB_TOKEN_URL must be https://",
+        "OAUTH_REDIRECT_ALLOWLIST: \"http://app.example.com/callback\" must be https://",
+        "6 problems",
+    ] {
+        assert!(said.contains(needle), "{needle} in {said}");
+    }
+    assert!(
+        !said.contains("changeme-changeme"),
+        "secrets are not echoed: {said}"
+    );
+    assert!(!said.contains("xxxxxxxx"), "secrets are not echoed: {said}");
+
+    // Development accepts the same settings, with a warning for each.
+    let output = portcullis(dir.path(), &["check-config"], WEAK_SETTINGS);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        text(&output).matches("(refused in production)").count(),
+        6,
+        "{}",
+        text(&output)
+    );
+}
+
 #[test]
 fn migrate_on_sqlite_creates_the_database_under_data_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,12 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /app --uid 10001 portcullis
+ && useradd --system --create-home --home-dir /app --uid 10001 portcullis \
+ && install -d -m 0700 -o portcullis -g portcullis /app/data
+# /app/data must exist, owned by the app user and private, in the image: Docker initialises an empty
+# named volume (compose's `appdata`) from the image's folder, owner and mode included. Without it the
+# volume was created root-owned and the server, running as uid 10001, could not write its database
+# or generated secrets there.
 COPY --from=build /out/portcullis /usr/local/bin/portcullis
 COPY --from=build /out/github-fake /usr/local/bin/github-fake
 USER portcullis

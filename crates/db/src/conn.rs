@@ -85,6 +85,7 @@ impl DatabaseUrl {
             Backend::Sqlite => {
                 let path = self.sqlite_path().unwrap_or(Path::new(""));
                 create_parent_dir(path)?;
+                create_private_file(path)?;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(&format!(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL;",
@@ -97,15 +98,57 @@ impl DatabaseUrl {
     }
 }
 
+/// Creates the database's folder, private to the server's user (0700 on Unix, like every folder the
+/// call creates): the database holds password hashes and token hashes. An existing folder is left as
+/// it is.
 fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::Io {
+            create_private_dir(dir).map_err(|source| DbError::Io {
                 path: PathBuf::from(dir).display().to_string(),
                 source,
             })
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates a missing database file empty and readable by the server's user only (0600 on Unix)
+/// before SQLite opens it. SQLite would create it with the process umask (often 0644: readable by
+/// every local user) and gives its `-wal` and `-shm` files the database file's mode, so this one
+/// creation decides for all three. SQLite takes an empty file as an empty database. An existing file
+/// keeps its mode; `:memory:` and `file:` URIs are SQLite's to interpret.
+fn create_private_file(path: &Path) -> Result<(), DbError> {
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Already there (another connection, or an earlier run): SQLite opens it as it is.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(DbError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 

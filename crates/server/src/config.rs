@@ -252,6 +252,14 @@ impl Settings {
         let tls = reader.tls();
         let github = reader.github();
         let redirect_allowlist = reader.redirect_allowlist();
+        // Settings that work but leave the service weak: refused in production, where they would be
+        // a vulnerability, and only warned about in development, where they are convenient.
+        for weakness in reader.weaknesses(rate_limit, &trusted_proxies, &redirect_allowlist) {
+            match app_env {
+                AppEnv::Production => reader.problem(weakness),
+                AppEnv::Development => log::warn!("{weakness} (refused in production)"),
+            }
+        }
         let public_url_is_default = reader.get("PUBLIC_URL").is_none();
         let insecure_public_url = public_url.starts_with("http://") && trusted_proxies.is_empty();
         if app_env == AppEnv::Production && insecure_public_url {
@@ -580,6 +588,168 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// Every weak setting, one sentence each, naming the variable and never quoting a secret.
+    fn weaknesses(
+        &self,
+        rate_limit: RateLimits,
+        trusted_proxies: &[IpNet],
+        redirect_allowlist: &[String],
+    ) -> Vec<String> {
+        let mut found = Vec::new();
+        let jwt = self.get("JWT_SECRET").filter(|v| v.len() >= JWT_SECRET_MIN);
+        let session = self
+            .get("SESSION_SECRET")
+            .filter(|v| v.len() >= SESSION_SECRET_MIN);
+        for (name, value) in [("JWT_SECRET", jwt), ("SESSION_SECRET", session)] {
+            if let Some(why) = value.and_then(weak_secret) {
+                found.push(format!(
+                    "{name} is too weak ({why}); use random bytes, e.g. `openssl rand -base64 48`"
+                ));
+            }
+        }
+        if jwt.is_some() && jwt == session {
+            found.push(
+                "JWT_SECRET and SESSION_SECRET must differ (one leaked value would forge both tokens and cookies)"
+                    .into(),
+            );
+        }
+        for net in trusted_proxies.iter().filter(|net| too_broad(net)) {
+            found.push(format!(
+                "TRUSTED_PROXIES: {net} is too broad (shorter than /{TRUSTED_V4_MIN_PREFIX} for IPv4 or /{TRUSTED_V6_MIN_PREFIX} for IPv6): almost any client could set its own address with X-Forwarded-For"
+            ));
+        }
+        if !rate_limit.enabled {
+            found.push(
+                "RATE_LIMIT_ENABLED=false turns off the per-client limits that slow password guessing".into(),
+            );
+        }
+        for name in ["GITHUB_AUTHORIZE_URL", "GITHUB_TOKEN_URL", "GITHUB_API_URL"] {
+            if let Some(url) = self.get(name).filter(|url| url.starts_with("http://")) {
+                found.push(format!(
+                    "{name} must be https://, not {url:?} (the client secret, codes and tokens would travel in clear)"
+                ));
+            }
+        }
+        for entry in redirect_allowlist {
+            if entry.starts_with("http://") && !is_loopback_url(entry) {
+                found.push(format!(
+                    "OAUTH_REDIRECT_ALLOWLIST: {entry:?} must be https:// (http only for localhost): the login code would travel in clear"
+                ));
+            }
+        }
+        found
+    }
+}
+
+/// `TRUSTED_PROXIES` ranges shorter than these are refused in production: a /8 is the widest private
+/// IPv4 network (10.0.0.0/8), and no real proxy fleet spans more than a /16 of IPv6; anything wider is
+/// a typo or "trust everyone" (0.0.0.0/0, ::/0), which lets any client pick its rate-limit bucket.
+const TRUSTED_V4_MIN_PREFIX: u8 = 8;
+const TRUSTED_V6_MIN_PREFIX: u8 = 16;
+
+fn too_broad(net: &IpNet) -> bool {
+    match net {
+        IpNet::V4(v4) => v4.prefix_len() < TRUSTED_V4_MIN_PREFIX,
+        // ::ffff:0:0/96 is all of IPv4 written as IPv6: judge such a range by its IPv4 part.
+        IpNet::V6(v6) if v6.prefix_len() >= 96 && v6.network().to_ipv4_mapped().is_some() => {
+            v6.prefix_len() - 96 < TRUSTED_V4_MIN_PREFIX
+        }
+        IpNet::V6(v6) => v6.prefix_len() < TRUSTED_V6_MIN_PREFIX,
+    }
+}
+
+/// Placeholders people paste into secrets (lower case, letters and digits only), including the
+/// examples of `.env.example` ("at-least-32-bytes").
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "changeme",
+    "secret",
+    "password",
+    "passwd",
+    "placeholder",
+    "example",
+    "atleast",
+    "replace",
+    "default",
+    "dummy",
+    "sample",
+    "insecure",
+    "qwerty",
+    "letmein",
+];
+/// Fewer distinct characters than this is not a random string: 32 random hex digits use about 15.
+const SECRET_MIN_DISTINCT: usize = 8;
+/// The estimate below (length × Shannon entropy of the character frequencies) of 32 random hex digits
+/// is about 115 bits and never fell below 95 in 20,000 draws; a string under 80 bits is not random.
+const SECRET_MIN_ESTIMATED_BITS: f64 = 80.0;
+
+/// Why a secret of acceptable length looks chosen rather than random, if it does. A heuristic: it
+/// catches repeated characters, patterns, sequences and placeholders, not a well-made passphrase.
+fn weak_secret(value: &str) -> Option<String> {
+    let chars: Vec<char> = value.chars().collect();
+    let normalized: String = value
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if let Some(word) = PLACEHOLDER_WORDS.iter().find(|w| normalized.contains(*w)) {
+        return Some(format!("it contains the placeholder word {word:?}"));
+    }
+    let mut counts: HashMap<char, usize> = HashMap::new();
+    for c in &chars {
+        *counts.entry(*c).or_default() += 1;
+    }
+    if counts.len() == 1 {
+        return Some("it repeats one character".into());
+    }
+    if let Some(period) = (1..=chars.len() / 2).find(|&p| chars.iter().zip(&chars[p..]).all(|(a, b)| a == b))
+    {
+        return Some(format!("it repeats a {period}-character pattern"));
+    }
+    let steps = chars
+        .windows(2)
+        .filter(|pair| (pair[1] as i64 - pair[0] as i64).abs() == 1)
+        .count();
+    if steps * 2 > chars.len() {
+        return Some("it runs through consecutive characters".into());
+    }
+    if counts.len() < SECRET_MIN_DISTINCT {
+        return Some(format!("only {} distinct characters", counts.len()));
+    }
+    let total = chars.len() as f64;
+    let bits: f64 = counts
+        .values()
+        .map(|&n| {
+            let p = n as f64 / total;
+            -p * p.log2() * total
+        })
+        .sum();
+    if bits < SECRET_MIN_ESTIMATED_BITS {
+        return Some(format!(
+            "about {bits:.0} bits of estimated entropy, want {SECRET_MIN_ESTIMATED_BITS:.0} or more"
+        ));
+    }
+    None
+}
+
+/// Whether an http(s) URL names this machine: localhost, 127.0.0.0/8 or [::1].
+fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn is_http_url(url: &str) -> bool {
     url.split_once("://").is_some_and(|(scheme, rest)| {
         matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(' ')
@@ -603,7 +773,7 @@ fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Res
             return Ok(Secret(existing.as_bytes().to_vec()));
         }
     }
-    std::fs::create_dir_all(data_dir)?;
+    create_private_dir(data_dir)?;
     let mut bytes = vec![0u8; min_len];
     rand::rng().fill_bytes(&mut bytes);
     let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
@@ -615,6 +785,20 @@ fn load_or_generate(data_dir: &Path, name: &str, min_len: usize) -> std::io::Res
     Ok(Secret(encoded.into_bytes()))
 }
 
+/// The data folder holds generated secrets (and, by default, the SQLite database): readable by the
+/// server's user only (0700 on Unix). An existing folder is left as it is.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// A generated secret file, created readable by the server's user only (0600 on Unix).
 #[cfg(unix)]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -735,6 +919,181 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(any.cors_allowed_origins, CorsOrigins::Any);
+    }
+
+    /// Random secrets (made once with `openssl rand -base64`) that pass every strength check.
+    const STRONG_JWT: &str = "PaIMLFzIY1rtxDR_K_gfPasMp4NCWkZsx6uljiczeVV-";
+    const STRONG_SESSION: &str = "R3Gb7LvGTv2Ur_HdJh34HfUZdpy53meoDcocZa9pKln_GGceXTIDh8l8_TDFUzA4";
+
+    fn production(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut env = vars(&[
+            ("APP_ENV", "production"),
+            ("PUBLIC_URL", "https://auth.example.com"),
+            ("JWT_SECRET", STRONG_JWT),
+            ("SESSION_SECRET", STRONG_SESSION),
+        ]);
+        env.extend(vars(extra));
+        env
+    }
+
+    /// Every weak setting at once, plus entries that are fine and must not be reported.
+    const WEAK: &[(&str, &str)] = &[
+        ("JWT_SECRET", "changeme-changeme-changeme-changeme"),
+        ("SESSION_SECRET", "ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, 0.0.0.0/0, ::/0, 2001:db8::/32, ::ffff:0:0/96"),
+        ("RATE_LIMIT_ENABLED", "false"),
+        ("GITHUB_CLIENT_ID", "id"),
+        ("GITHUB_CLIENT_SECRET", "github-client-secret"),
+        ("GITHUB_AUTHORIZE_URL", "http://github.example.com/login/oauth/authorize"),
+        ("GITHUB_TOKEN_URL", "http://github.example.com/login/oauth/access_token"),
+        ("GITHUB_API_URL", "http://api.github.example.com"),
+        (
+            "OAUTH_REDIRECT_ALLOWLIST",
+            "http://app.example.com/cb, http://localhost:3000/cb, http://127.0.0.1/cb, http://[::1]:8000/cb, https://app.example.com/cb",
+        ),
+    ];
+
+    #[test]
+    fn production_refuses_weak_settings_and_reports_them_all_at_once() {
+        assert!(
+            Settings::from_vars(&production(&[])).is_ok(),
+            "the baseline is sound"
+        );
+        let errors = Settings::from_vars(&production(WEAK)).unwrap_err();
+        let text = errors.to_string();
+        for needle in [
+            "JWT_SECRET is too weak (it contains the placeholder word \"changeme\")",
+            "SESSION_SECRET is too weak (it repeats one character)",
+            "TRUSTED_PROXIES: 0.0.0.0/0 is too broad",
+            "TRUSTED_PROXIES: ::/0 is too broad",
+            "TRUSTED_PROXIES: ::ffff:0.0.0.0/96 is too broad",
+            "RATE_LIMIT_ENABLED=false",
+            "GITHUB_AUTHORIZE_URL must be https://",
+            "GITHUB_TOKEN_URL must be https://",
+            "GITHUB_API_URL must be https://",
+            "OAUTH_REDIRECT_ALLOWLIST: \"http://app.example.com/cb\" must be https://",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+        assert_eq!(errors.0.len(), 10, "nothing else is reported: {text}");
+        for fine in [
+            "10.0.0.0/8",
+            "2001:db8::/32",
+            "localhost:3000",
+            "127.0.0.1/cb",
+            "[::1]",
+        ] {
+            assert!(!text.contains(fine), "{fine} is acceptable: {text}");
+        }
+        assert!(
+            !text.contains("changeme-changeme"),
+            "secrets are not echoed: {text}"
+        );
+    }
+
+    #[test]
+    fn production_refuses_one_value_for_both_secrets() {
+        let errors = Settings::from_vars(&production(&[
+            ("JWT_SECRET", STRONG_SESSION),
+            ("SESSION_SECRET", STRONG_SESSION),
+        ]))
+        .unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert!(
+            errors.0[0].contains("JWT_SECRET and SESSION_SECRET must differ"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn development_only_warns_about_weak_settings() {
+        let mut env = production(WEAK);
+        env.insert("APP_ENV".into(), "development".into());
+        let settings = Settings::from_vars(&env).unwrap();
+        assert!(!settings.rate_limit.enabled);
+        assert_eq!(settings.trusted_proxies.len(), 5);
+    }
+
+    #[test]
+    fn weak_secrets_are_told_from_random_ones() {
+        for (weak, why) in [
+            ("a".repeat(32), "repeats one character"),
+            ("0123456789abcdef0123456789abcdef".into(), "16-character pattern"),
+            (
+                "abcdefghijklmnopqrstuvwxyz0123456789".into(),
+                "consecutive characters",
+            ),
+            (
+                "aaaaaaaabbbbbbbbccccccccdddddddeeef".into(),
+                "distinct characters",
+            ),
+            (
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefgh1".into(),
+                "estimated entropy",
+            ),
+            ("at-least-32-bytes-at-least-32-bytes".into(), "\"atleast\""),
+            ("My-Super-SECRET-jwt-key-for-production".into(), "\"secret\""),
+            ("PASSWORD-PASSWORD-PASSWORD-PASSWORD".into(), "\"password\""),
+        ] {
+            let verdict = weak_secret(&weak);
+            assert!(
+                verdict.as_deref().is_some_and(|v| v.contains(why)),
+                "{weak:?}: {verdict:?}, expected {why}"
+            );
+        }
+        for strong in [STRONG_JWT, STRONG_SESSION] {
+            assert_eq!(weak_secret(strong), None, "{strong}");
+        }
+        // What the documentation suggests, and what development generates, always passes; so do 32
+        // random hex digits (128 bits), the weakest random secret of the minimum length.
+        let mut rng = rand::rng();
+        for _ in 0..2000 {
+            let mut bytes = [0u8; 48];
+            rng.fill_bytes(&mut bytes);
+            let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            let hex: String = bytes[..16].iter().map(|b| format!("{b:02x}")).collect();
+            for random in [base64, hex] {
+                assert_eq!(weak_secret(&random), None, "{random}");
+            }
+        }
+    }
+
+    #[test]
+    fn trusted_proxy_ranges_wider_than_a_slash_8_or_slash_16_are_too_broad() {
+        for (net, broad) in [
+            ("0.0.0.0/0", true),
+            ("10.0.0.0/7", true),
+            ("10.0.0.0/8", false),
+            ("192.168.1.10/32", false),
+            ("::/0", true),
+            ("fc00::/7", true),
+            ("2001:db8::/16", false),
+            ("2001:db8::/32", false),
+            ("::ffff:0:0/96", true),
+            ("::ffff:10.0.0.0/104", false),
+        ] {
+            let parsed: IpNet = net.parse().unwrap();
+            assert_eq!(too_broad(&parsed), broad, "{net}");
+        }
+    }
+
+    #[test]
+    fn loopback_redirects_are_recognised() {
+        for (url, loopback) in [
+            ("http://localhost:3000/cb", true),
+            ("http://LOCALHOST/cb", true),
+            ("http://app.localhost/cb", true),
+            ("http://127.0.0.1/cb", true),
+            ("http://127.8.9.10:99/cb", true),
+            ("http://[::1]:8000/cb", true),
+            ("http://user@localhost/cb", true),
+            ("http://localhost.example.com/cb", false),
+            ("http://evil.com/localhost", false),
+            ("http://localhost@evil.com/cb", false),
+            ("http://10.0.0.1/cb", false),
+        ] {
+            assert_eq!(is_loopback_url(url), loopback, "{url}");
+        }
     }
 
     #[test]

@@ -26,14 +26,66 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The PostgreSQL server of this run, from `TEST_POSTGRES_URL` (CI sets it). Without it, a test that
+/// needs PostgreSQL says so and passes, so `cargo test` works on a machine without PostgreSQL.
+fn postgres_url_or_skip(test: &str) -> Option<String> {
+    match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            // Straight to stderr: the harness captures `eprintln!`, and a skip nobody sees looks
+            // like a pass.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping {test}: TEST_POSTGRES_URL is not set (it needs a PostgreSQL server)"
+            );
+            None
+        }
+    }
+}
+
+/// The same server and database as `url`, logging in as `user` with `password`.
+fn with_login(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    // The user info ends at the last `@` before the host's path, if there is any.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host_and_path = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}://{user}:{password}@{host_and_path}")
+}
+
+#[test]
+fn with_login_replaces_only_the_user_info() {
+    for (url, expected) in [
+        (
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "postgres://u:p@127.0.0.1:5432/postgres",
+        ),
+        (
+            "postgresql://a:b@db.example.com/x?sslmode=disable",
+            "postgresql://u:p@db.example.com/x?sslmode=disable",
+        ),
+        ("postgres://localhost/db", "postgres://u:p@localhost/db"),
+    ] {
+        assert_eq!(with_login(url, "u", "p"), expected);
+    }
+}
+
 #[test]
 fn a_refused_postgres_login_prints_postgres_own_error_and_leaves_no_sqlite_file() {
+    let Some(admin_url) =
+        postgres_url_or_skip("a_refused_postgres_login_prints_postgres_own_error_and_leaves_no_sqlite_file")
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    // The machine's PostgreSQL trusts local logins, so a role that does not exist stands in for a
+    // The test PostgreSQL may trust local logins, so a role that does not exist stands in for a
     // wrong password: the server refuses the login and says why.
-    let url = "postgres://no_such_role:wrong-password@127.0.0.1:5432/postgres";
+    let url = with_login(&admin_url, "no_such_role", "wrong-password");
     for args in [&["migrate"][..], &["serve"][..]] {
-        let output = portcullis(dir.path(), args, &[("DATABASE_URL", url)]);
+        let output = portcullis(dir.path(), args, &[("DATABASE_URL", &url)]);
         assert!(!output.status.success(), "{args:?} must fail");
         let said = text(&output);
         assert!(
@@ -78,6 +130,61 @@ fn check_config_reports_every_problem_and_exits_non_zero() {
     assert!(!said.contains("too-short"), "secrets are not echoed: {said}");
 }
 
+/// Settings that work but are unsafe in production, one of each kind.
+const WEAK_SETTINGS: &[(&str, &str)] = &[
+    ("PUBLIC_URL", "https://auth.example.com"),
+    ("JWT_SECRET", "changeme-changeme-changeme-changeme"),
+    (
+        "SESSION_SECRET",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    ),
+    ("TRUSTED_PROXIES", "0.0.0.0/0"),
+    ("RATE_LIMIT_ENABLED", "false"),
+    ("GITHUB_CLIENT_ID", "id"),
+    ("GITHUB_CLIENT_SECRET", "github-client-secret"),
+    (
+        "GITHUB_TOKEN_URL",
+        "http://github.example.com/login/oauth/access_token",
+    ),
+    ("OAUTH_REDIRECT_ALLOWLIST", "http://app.example.com/callback"),
+];
+
+#[test]
+fn check_config_refuses_weak_settings_in_production_and_names_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars = WEAK_SETTINGS.to_vec();
+    vars.push(("APP_ENV", "production"));
+    let output = portcullis(dir.path(), &["check-config"], &vars);
+    assert!(!output.status.success(), "{}", text(&output));
+    let said = text(&output);
+    for needle in [
+        "JWT_SECRET is too weak",
+        "SESSION_SECRET is too weak",
+        "TRUSTED_PROXIES: 0.0.0.0/0 is too broad",
+        "RATE_LIMIT_ENABLED=false",
+        "GITHUB_TOKEN_URL must be https://",
+        "OAUTH_REDIRECT_ALLOWLIST: \"http://app.example.com/callback\" must be https://",
+        "6 problems",
+    ] {
+        assert!(said.contains(needle), "{needle} in {said}");
+    }
+    assert!(
+        !said.contains("changeme-changeme"),
+        "secrets are not echoed: {said}"
+    );
+    assert!(!said.contains("xxxxxxxx"), "secrets are not echoed: {said}");
+
+    // Development accepts the same settings, with a warning for each.
+    let output = portcullis(dir.path(), &["check-config"], WEAK_SETTINGS);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        text(&output).matches("(refused in production)").count(),
+        6,
+        "{}",
+        text(&output)
+    );
+}
+
 #[test]
 fn migrate_on_sqlite_creates_the_database_under_data_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
@@ -91,6 +198,76 @@ fn migrate_on_sqlite_creates_the_database_under_data_and_is_idempotent() {
     let second = portcullis(dir.path(), &["migrate"], &[]);
     assert!(second.status.success());
     assert!(text(&second).contains("none pending"), "{}", text(&second));
+}
+
+/// The permission bits of a file or folder.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fresh_data_folder_database_and_secrets_are_private_to_the_server_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The usual umask (022) makes new files world-readable unless the server asks for less; pin it so
+    // the test does not depend on the caller's umask.
+    let mut child = Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" serve"])
+        .arg(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // /readyz takes SQLite's write lock, so the WAL files exist once it has answered.
+    let ready = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        http(
+            port,
+            "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    let data = dir.path().join("data");
+    let modes: Vec<(String, u32)> = [
+        "",
+        "portcullis.db",
+        "portcullis.db-wal",
+        "portcullis.db-shm",
+        "jwt_secret",
+        "session_secret",
+    ]
+    .iter()
+    .map(|name| (format!("data/{name}"), mode(&data.join(name))))
+    .collect();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(ready, "the server came up");
+    let expected: Vec<(String, u32)> = modes
+        .iter()
+        .map(|(name, _)| {
+            let private = if name == "data/" { 0o700 } else { 0o600 };
+            (name.clone(), private)
+        })
+        .collect();
+    let octal = |list: &[(String, u32)]| {
+        list.iter()
+            .map(|(name, mode)| format!("{name} {mode:o}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(octal(&modes), octal(&expected));
 }
 
 #[test]

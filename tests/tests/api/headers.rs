@@ -115,6 +115,16 @@ async fn production_adds_hsts() {
     let app = portcullis_tests::spawn_app_with(|vars| {
         vars.insert("APP_ENV".into(), "production".into());
         vars.insert("PUBLIC_URL".into(), "https://auth.example.com".into());
+        // Production refuses the suite's easy secrets and its rate limits being off.
+        vars.insert(
+            "JWT_SECRET".into(),
+            "bYg55ezDxZTl_tkSuLy3Fq2252CJazzHGuQnBTNLqzDf".into(),
+        );
+        vars.insert(
+            "SESSION_SECRET".into(),
+            "cewvKoHaCPLk98O6Sl76tVnctlSsX0w4iHNvy8s1tFKrFeBITBHFW1_LSFqRsBLH".into(),
+        );
+        vars.insert("RATE_LIMIT_ENABLED".into(), "true".into());
     })
     .await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();

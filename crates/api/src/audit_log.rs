@@ -3,7 +3,6 @@
 use actix_web::{web, HttpResponse};
 use portcullis_db::audit::{self, AuditEvent};
 use portcullis_db::Pool;
-use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
 use portcullis_web::{respond_page, rfc3339, ApiError, PageRequest};
 use serde::{Deserialize, Serialize};
@@ -68,7 +67,6 @@ pub async fn list(
     pool: web::Data<Pool>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    access.require(Route::ListAuditEvents)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let action = query.action.clone().filter(|a| !a.is_empty());
     if action.as_ref().is_some_and(|a| {

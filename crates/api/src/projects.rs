@@ -5,7 +5,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::projects::{self as project_rows, Project, ProjectChanges};
 use portcullis_db::{write_transaction, Pool};
 use portcullis_rbac::audit::{self, Actor, Change};
-use portcullis_rbac::table::Route;
 use portcullis_rbac::TenantAccess;
 use portcullis_web::{
     double_option, path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
@@ -98,7 +97,6 @@ pub async fn list(
     pool: web::Data<Pool>,
     query: web::Query<ListProjects>,
 ) -> Result<HttpResponse, ApiError> {
-    access.require(Route::ListProjects)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let needle = query
         .q
@@ -153,7 +151,6 @@ pub async fn create(
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    access.require(Route::CreateProject)?;
     let body: CreateProject = body.parse()?;
     let project = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
@@ -194,7 +191,6 @@ pub async fn get(
     pool: web::Data<Pool>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    access.require(Route::GetProject)?;
     let id = path_id(path.into_inner().1)?;
     let project = with_conn(&pool, move |conn| {
         Ok(project_rows::find(conn, &access.tenant, &id)?)
@@ -253,7 +249,6 @@ pub async fn update(
     path: web::Path<(String, String)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    access.require(Route::UpdateProject)?;
     let body: UpdateProject = body.parse()?;
     let id = path_id(path.into_inner().1)?;
     let expected = if_match(&req).flatten();
@@ -305,7 +300,6 @@ pub async fn delete(
     client: ClientInfo,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    access.require(Route::DeleteProject)?;
     let id = path_id(path.into_inner().1)?;
     audit::remove_audited(
         &pool,

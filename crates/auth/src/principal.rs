@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use portcullis_db::{DbConn, Pool};
 use portcullis_web::{with_conn, ApiError};
 
@@ -72,15 +72,14 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+impl Principal {
+    /// Authenticates a request as a signed-in user: 401 without a valid access token of a live
+    /// session, 403 for an API key (those act only on their tenant's routes).
+    pub fn resolve(req: &HttpRequest) -> impl Future<Output = Result<Principal, ApiError>> + 'static {
         let token = bearer(req);
         let auth = req.app_data::<web::Data<Auth>>().cloned();
         let pool = req.app_data::<web::Data<Pool>>().cloned();
-        Box::pin(async move {
+        async move {
             let (Some(auth), Some(pool)) = (auth, pool) else {
                 return Err(ApiError::internal("identity state is not registered"));
             };
@@ -96,6 +95,19 @@ impl FromRequest for Principal {
             }
             let claims = Principal::verify(&auth, &token)?;
             with_conn(&pool, move |conn| Principal::confirm(conn, claims)).await
-        })
+        }
+    }
+}
+
+/// The principal the route guard resolved, or (on a route without a user guard) resolved here.
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        if let Some(principal) = req.extensions().get::<Principal>().cloned() {
+            return Box::pin(std::future::ready(Ok(principal)));
+        }
+        Box::pin(Principal::resolve(req))
     }
 }

@@ -1,10 +1,10 @@
-//! The tenant access extractor: who the caller is in the tenant of the path.
+//! Tenant access: who the caller is in the tenant of the path, resolved and checked by the route
+//! guard ([`crate::guard`]) and handed to the handler as an extractor.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{ready, Future, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use portcullis_auth::tokens::hash_token;
 use portcullis_auth::{api_keys, bearer, Auth, Principal};
 use portcullis_db::api_keys as key_rows;
@@ -13,7 +13,6 @@ use portcullis_web::{path_id, with_conn, ApiError};
 
 use crate::grants::Authority;
 use crate::scopes::Scopes;
-use crate::table::{spec, Route};
 
 /// A member, or an API key of the tenant, acting in the tenant named by the path's `{tid}`, with the
 /// scopes it holds as of this request (so role changes and removals bite on the next request).
@@ -32,27 +31,67 @@ pub struct TenantAccess {
 }
 
 impl TenantAccess {
-    /// The first line of every tenant handler: 403 `forbidden` naming the scope when the caller lacks
-    /// the route's scope.
-    pub fn require(&self, route: Route) -> Result<(), ApiError> {
-        let needed = spec(route).scope;
-        match Scopes::named(needed) {
-            Some(scope) if self.authority.scopes.contains(scope) => Ok(()),
+    /// The route guard's check: 403 `forbidden` naming `scope` when the caller lacks it, unless the
+    /// caller (a user, not a key) is the member the route acts on (`acting_on`) and the route allows
+    /// that (leaving a tenant).
+    pub fn authorize(&self, scope: &str, acting_on: Option<&str>) -> Result<(), ApiError> {
+        if self.api_key.is_none() && acting_on == Some(self.user_id.as_str()) {
+            return Ok(());
+        }
+        match Scopes::named(scope) {
+            Some(held) if self.authority.scopes.contains(held) => Ok(()),
             _ => Err(ApiError::Forbidden {
                 code: "forbidden",
-                detail: format!("this action needs the `{needed}` scope").into(),
-                required_scope: Some(needed.to_owned()),
+                detail: format!("this action needs the `{scope}` scope").into(),
+                required_scope: Some(scope.to_owned()),
             }),
         }
     }
 
-    /// Like [`require`](Self::require), but a self-service route is also open to the member acting
-    /// on themself.
-    pub fn require_or_self(&self, route: Route, user_id: &str) -> Result<(), ApiError> {
-        if spec(route).self_service && self.api_key.is_none() && self.user_id == user_id {
-            return Ok(());
+    /// Resolves the caller's standing in the tenant of the path's `{tid}`: 401 without valid
+    /// credentials, 404 for a tenant that does not exist or that the caller is not in.
+    pub fn resolve(req: &HttpRequest) -> impl Future<Output = Result<TenantAccess, ApiError>> + 'static {
+        // A `{tid}` that is no UUID names no tenant. It is answered where an unknown tenant would
+        // be (after the credentials are checked), with the same 404, and never reaches a query.
+        let tenant = req
+            .match_info()
+            .get("tid")
+            .map(|t| path_id(t.to_owned()).map(TenantId::new));
+        let pool = req.app_data::<web::Data<Pool>>().cloned();
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let token = bearer(req);
+        async move {
+            let (Some(tenant), Some(pool), Some(auth)) = (tenant, pool, auth) else {
+                return Err(ApiError::internal("tenant access used on a route without {tid}"));
+            };
+            let Some(token) = token else {
+                return Err(ApiError::Unauthorized {
+                    code: "unauthorized",
+                    detail: "a bearer token is required",
+                    token_sent: false,
+                });
+            };
+            if api_keys::is_api_key(&token) {
+                return with_conn(&pool, move |conn| key_access(conn, tenant, &token)).await;
+            }
+            let claims = Principal::verify(&auth, &token)?;
+            // The session check and the membership lookup share one connection and one blocking call.
+            with_conn(&pool, move |conn| {
+                let principal = Principal::confirm(conn, claims)?;
+                let tenant = tenant?;
+                // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
+                let (roles, authority) =
+                    resolve(conn, &tenant, &principal.user_id)?.ok_or_else(ApiError::not_found)?;
+                Ok(TenantAccess {
+                    tenant,
+                    user_id: principal.user_id,
+                    api_key: None,
+                    roles,
+                    authority,
+                })
+            })
+            .await
         }
-        self.require(route)
     }
 }
 
@@ -89,52 +128,19 @@ pub fn authority_of(
     }))
 }
 
+/// The standing the route guard resolved and checked. A handler can only get it on a route whose
+/// guard is a tenant scope, so it cannot run unauthorized by forgetting a check.
 impl FromRequest for TenantAccess {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        // A `{tid}` that is no UUID names no tenant. It is answered where an unknown tenant would
-        // be (after the credentials are checked), with the same 404, and never reaches a query.
-        let tenant = req
-            .match_info()
-            .get("tid")
-            .map(|t| path_id(t.to_owned()).map(TenantId::new));
-        let pool = req.app_data::<web::Data<Pool>>().cloned();
-        let auth = req.app_data::<web::Data<Auth>>().cloned();
-        let token = bearer(req);
-        Box::pin(async move {
-            let (Some(tenant), Some(pool), Some(auth)) = (tenant, pool, auth) else {
-                return Err(ApiError::internal("tenant access used on a route without {tid}"));
-            };
-            let Some(token) = token else {
-                return Err(ApiError::Unauthorized {
-                    code: "unauthorized",
-                    detail: "a bearer token is required",
-                    token_sent: false,
-                });
-            };
-            if api_keys::is_api_key(&token) {
-                return with_conn(&pool, move |conn| key_access(conn, tenant, &token)).await;
-            }
-            let claims = Principal::verify(&auth, &token)?;
-            // The session check and the membership lookup share one connection and one blocking call.
-            with_conn(&pool, move |conn| {
-                let principal = Principal::confirm(conn, claims)?;
-                let tenant = tenant?;
-                // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
-                let (roles, authority) =
-                    resolve(conn, &tenant, &principal.user_id)?.ok_or_else(ApiError::not_found)?;
-                Ok(TenantAccess {
-                    tenant,
-                    user_id: principal.user_id,
-                    api_key: None,
-                    roles,
-                    authority,
-                })
-            })
-            .await
-        })
+        ready(
+            req.extensions()
+                .get::<TenantAccess>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("a tenant handler on a route without a tenant guard")),
+        )
     }
 }
 

@@ -147,7 +147,7 @@ impl Application {
                         .get(crate::docs::asset)
                         .wrap(api_quota()),
                 )
-                .service(web::scope("/api/v1").configure(portcullis_api::configure(&rate_limits)))
+                .configure(crate::router::configure(&rate_limits))
                 .default_service(web::to(not_found))
         })
         // A client gets 5 s to send a request head and 1 s to close after the response, and an idle

@@ -11,6 +11,7 @@ mod docs;
 mod health;
 mod maintenance;
 pub mod openapi;
+pub mod router;
 mod tls;
 
 pub use app::{Application, StartupError};

@@ -1,22 +1,8 @@
-//! The OpenAPI 3.1 document, generated from the route tables the router is built from
-//! (`portcullis_rbac::table`) and the `ToSchema` derives of the request and response bodies. Every
+//! The OpenAPI 3.1 document, generated from the route lists the router is built from
+//! ([`crate::router::routes`]) and the `ToSchema` derives of the request and response bodies. Every
 //! route gets its success response and every error status it can answer, as problem+json.
 
-use portcullis_api::audit_log::AuditEventBody;
-use portcullis_api::keys::{CreateKey, KeyBody};
-use portcullis_api::projects::{CreateProject, ProjectBody, UpdateProject};
-use portcullis_api::tenants::{CreateTenant, UpdateTenant};
-use portcullis_auth::routes::account::{ChangePassword, DeleteMe, EventBody, MeBody, UpdateMe};
-use portcullis_auth::routes::github::{AuthorizeUrl, CompleteLink, Exchange, LinkedIdentities};
-use portcullis_auth::routes::login::{LoginRequest, SignupRequest};
-use portcullis_auth::routes::session_routes::{RefreshRequest, SessionList};
-use portcullis_auth::routes::{TokenResponse, UserBody};
-use portcullis_rbac::routes::invitations::{AcceptInvitation, CreateInvitation, InvitationBody, TenantBody};
-use portcullis_rbac::routes::members::{MemberBody, SetRoles};
-use portcullis_rbac::routes::roles::{CreateRole, RoleBody, RoleList, UpdateRole};
-use portcullis_rbac::routes::ScopeList;
-use portcullis_rbac::table::{AccountRoute, Caller, Route, ACCOUNT_ROUTES, TENANT_ROUTES};
-use portcullis_web::{Page, Problem, CURSOR_PATTERN};
+use portcullis_web::{Guard, Op, Problem, RouteDef, Schemas, CURSOR_PATTERN};
 use serde_json::json;
 use utoipa::openapi::link::{Link, LinkBuilder};
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -24,273 +10,10 @@ use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder, Paths, Ref,
-    RefOr, Required, ResponseBuilder, Schema, Type,
+    RefOr, Required, ResponseBuilder, Type,
 };
-use utoipa::ToSchema;
 
-/// Collects the component schemas while operations refer to them.
-#[derive(Default)]
-struct Schemas(Vec<(String, RefOr<Schema>)>);
-
-impl Schemas {
-    /// A reference to `T`'s schema, registering it (and what it refers to).
-    fn of<T: ToSchema>(&mut self) -> RefOr<Schema> {
-        T::schemas(&mut self.0);
-        self.0.push((T::name().into_owned(), T::schema()));
-        RefOr::Ref(Ref::from_schema_name(T::name()))
-    }
-
-    /// A page of `T` written inline (generic pages), with `T` registered.
-    fn page<T: ToSchema>(&mut self) -> RefOr<Schema>
-    where
-        Page<T>: ToSchema,
-    {
-        self.of::<T>();
-        <Page<T> as ToSchema>::schemas(&mut self.0);
-        <Page<T> as utoipa::PartialSchema>::schema()
-    }
-}
-
-/// What the document says about one operation.
-struct Op {
-    summary: &'static str,
-    tag: &'static str,
-    body: Option<RefOr<Schema>>,
-    ok: u16,
-    ok_body: Option<RefOr<Schema>>,
-    errors: &'static [u16],
-    query: &'static [(&'static str, Type, &'static str)],
-}
-
-const LIST_QUERY: &[(&str, Type, &str)] = &[
-    ("limit", Type::Integer, "page size, 1 to 100 (default 20)"),
-    ("cursor", Type::String, "next_cursor of the previous page"),
-];
-
-fn op(summary: &'static str, tag: &'static str, ok: u16) -> Op {
-    Op {
-        summary,
-        tag,
-        body: None,
-        ok,
-        ok_body: None,
-        errors: &[],
-        query: &[],
-    }
-}
-
-impl Op {
-    fn body(mut self, body: RefOr<Schema>) -> Self {
-        self.body = Some(body);
-        self
-    }
-    fn returns(mut self, body: RefOr<Schema>) -> Self {
-        self.ok_body = Some(body);
-        self
-    }
-    fn errors(mut self, errors: &'static [u16]) -> Self {
-        self.errors = errors;
-        self
-    }
-    fn query(mut self, query: &'static [(&'static str, Type, &'static str)]) -> Self {
-        self.query = query;
-        self
-    }
-}
-
-fn account_op(route: AccountRoute, s: &mut Schemas) -> Op {
-    match route {
-        AccountRoute::Signup => op("Sign up with email and password", "identity", 201)
-            .body(s.of::<SignupRequest>())
-            .returns(s.of::<TokenResponse>())
-            .errors(&[409]),
-        AccountRoute::Login => op("Sign in with email and password", "identity", 200)
-            .body(s.of::<LoginRequest>())
-            .returns(s.of::<TokenResponse>())
-            .errors(&[401]),
-        AccountRoute::Refresh => op("Rotate a refresh token", "identity", 200)
-            .body(s.of::<RefreshRequest>())
-            .returns(s.of::<TokenResponse>())
-            .errors(&[401]),
-        AccountRoute::Logout => op("Sign out: revoke the current session", "identity", 204),
-        AccountRoute::ListSessions => {
-            op("The caller's live sessions", "identity", 200).returns(s.of::<SessionList>())
-        }
-        AccountRoute::RevokeSession => {
-            op("Revoke one of the caller's sessions", "identity", 204).errors(&[404])
-        }
-        AccountRoute::ChangePassword => {
-            op("Change the password; other sessions are revoked", "identity", 204)
-                .body(s.of::<ChangePassword>())
-                .errors(&[409])
-        }
-        AccountRoute::GetMe => {
-            op("The caller, their identities and tenants", "identity", 200).returns(s.of::<MeBody>())
-        }
-        AccountRoute::UpdateMe => op("Change the display name", "identity", 200)
-            .body(s.of::<UpdateMe>())
-            .returns(s.of::<UserBody>()),
-        AccountRoute::DeleteMe => op(
-            "Delete the account (password required when it has one)",
-            "identity",
-            204,
-        )
-        .body(s.of::<DeleteMe>())
-        .errors(&[409]),
-        AccountRoute::SecurityEvents => op("The caller's security events, newest first", "identity", 200)
-            .returns(s.page::<EventBody>())
-            .query(LIST_QUERY),
-        AccountRoute::UnlinkGithub => op("Unlink GitHub", "github", 204).errors(&[404, 409]),
-        AccountRoute::GithubAuthorize => op("Start GitHub sign-in (redirects to GitHub)", "github", 302)
-            .errors(&[400, 404, 422])
-            .query(&[
-                (
-                    "redirect_uri",
-                    Type::String,
-                    "an entry of OAUTH_REDIRECT_ALLOWLIST",
-                ),
-                (
-                    "code_challenge",
-                    Type::String,
-                    "BASE64URL(SHA256(code_verifier)) of a verifier of 43 to 128 characters that the \
-                     application keeps for POST /auth/oauth/exchange; required for a sign-in (422 \
-                     without it), not for the URL of POST /auth/github/link",
-                ),
-                (
-                    "code_challenge_method",
-                    Type::String,
-                    "S256 (the only method; required with code_challenge)",
-                ),
-                (
-                    "link_ticket",
-                    Type::String,
-                    "set in the authorize_url of POST /auth/github/link",
-                ),
-            ]),
-        AccountRoute::GithubCallback => op(
-            "GitHub's redirect back (redirects to redirect_uri)",
-            "github",
-            302,
-        )
-        .errors(&[400, 404])
-        .query(&[
-            ("code", Type::String, "authorization code"),
-            ("state", Type::String, "the flow's state"),
-            ("error", Type::String, "set by GitHub on refusal"),
-        ]),
-        AccountRoute::GithubLink => op(
-            "Start linking GitHub to the caller's account (the flow ends at redirect_uri?link_code=…)",
-            "github",
-            200,
-        )
-        .returns(s.of::<AuthorizeUrl>())
-        .errors(&[400, 404])
-        .query(&[(
-            "redirect_uri",
-            Type::String,
-            "an entry of OAUTH_REDIRECT_ALLOWLIST",
-        )]),
-        AccountRoute::GithubLinkComplete => op(
-            "Link the GitHub account of a finished link flow; only its starting user may (403 \
-             link_user_mismatch otherwise, and the code is spent)",
-            "github",
-            200,
-        )
-        .body(s.of::<CompleteLink>())
-        .returns(s.of::<LinkedIdentities>())
-        .errors(&[400, 403, 404, 409]),
-        AccountRoute::OauthExchange => op(
-            "Exchange a login code and the application's code_verifier for tokens (any attempt spends \
-             the code)",
-            "github",
-            200,
-        )
-        .body(s.of::<Exchange>())
-        .returns(s.of::<TokenResponse>())
-        .errors(&[401]),
-        AccountRoute::ListScopes => op("The scope catalog", "tenants", 200).returns(s.of::<ScopeList>()),
-        AccountRoute::AcceptInvitation => op("Accept an invitation", "members", 200)
-            .body(s.of::<AcceptInvitation>())
-            .returns(s.of::<TenantBody>())
-            .errors(&[404, 409]),
-        AccountRoute::CreateTenant => op("Create a tenant (the caller becomes its owner)", "tenants", 201)
-            .body(s.of::<CreateTenant>())
-            .returns(s.of::<TenantBody>())
-            .errors(&[409]),
-        AccountRoute::ListTenants => op("The caller's tenants", "tenants", 200)
-            .returns(s.page::<TenantBody>())
-            .query(LIST_QUERY),
-    }
-}
-
-fn tenant_op(route: Route, s: &mut Schemas) -> Op {
-    match route {
-        Route::GetTenant => op("Read the tenant", "tenants", 200).returns(s.of::<TenantBody>()),
-        Route::UpdateTenant => op("Rename the tenant", "tenants", 200)
-            .body(s.of::<UpdateTenant>())
-            .returns(s.of::<TenantBody>()),
-        Route::DeleteTenant => op("Delete the tenant and all its rows", "tenants", 204),
-        Route::ListMembers => op("List members", "members", 200)
-            .returns(s.page::<MemberBody>())
-            .query(LIST_QUERY),
-        Route::SetMemberRoles => op("Replace a member's roles", "members", 200)
-            .body(s.of::<SetRoles>())
-            .returns(s.of::<MemberBody>())
-            .errors(&[409]),
-        Route::RemoveMember => op("Remove a member (or leave)", "members", 204).errors(&[409]),
-        Route::CreateInvitation => op("Invite someone (the token is shown once)", "members", 201)
-            .body(s.of::<CreateInvitation>())
-            .returns(s.of::<InvitationBody>()),
-        Route::ListInvitations => op("Pending invitations", "members", 200)
-            .returns(s.page::<InvitationBody>())
-            .query(LIST_QUERY),
-        Route::RevokeInvitation => op("Revoke an invitation", "members", 204),
-        Route::ListRoles => op("Built-in and custom roles", "roles", 200).returns(s.of::<RoleList>()),
-        Route::CreateRole => op("Create a custom role", "roles", 201)
-            .body(s.of::<CreateRole>())
-            .returns(s.of::<RoleBody>())
-            .errors(&[409]),
-        Route::UpdateRole => op("Change a custom role", "roles", 200)
-            .body(s.of::<UpdateRole>())
-            .returns(s.of::<RoleBody>())
-            .errors(&[409]),
-        Route::DeleteRole => op("Delete a custom role", "roles", 204).errors(&[409]),
-        Route::ListProjects => op("List projects", "projects", 200)
-            .returns(s.page::<ProjectBody>())
-            .query(&[
-                ("limit", Type::Integer, "page size, 1 to 100 (default 20)"),
-                ("cursor", Type::String, "next_cursor of the previous page"),
-                ("q", Type::String, "case-insensitive substring of the name"),
-            ]),
-        Route::CreateProject => op("Create a project", "projects", 201)
-            .body(s.of::<CreateProject>())
-            .returns(s.of::<ProjectBody>()),
-        Route::GetProject => op("Read a project", "projects", 200).returns(s.of::<ProjectBody>()),
-        Route::UpdateProject => op("Change a project (If-Match optional)", "projects", 200)
-            .body(s.of::<UpdateProject>())
-            .returns(s.of::<ProjectBody>())
-            .errors(&[412]),
-        Route::DeleteProject => op("Delete a project", "projects", 204),
-        Route::CreateApiKey => op("Create an API key (shown once)", "api-keys", 201)
-            .body(s.of::<CreateKey>())
-            .returns(s.of::<KeyBody>()),
-        Route::ListApiKeys => op("List API keys", "api-keys", 200)
-            .returns(s.page::<KeyBody>())
-            .query(LIST_QUERY),
-        Route::RevokeApiKey => op("Revoke an API key", "api-keys", 204),
-        Route::ListAuditEvents => op("The audit log, newest first", "audit", 200)
-            .returns(s.page::<AuditEventBody>())
-            .query(&[
-                ("limit", Type::Integer, "page size, 1 to 100 (default 20)"),
-                ("cursor", Type::String, "next_cursor of the previous page"),
-                (
-                    "action",
-                    Type::String,
-                    "only this action, such as project.created",
-                ),
-            ]),
-    }
-}
+use crate::router::routes;
 
 fn reason(status: u16) -> &'static str {
     actix_web::http::StatusCode::from_u16(status)
@@ -299,8 +22,8 @@ fn reason(status: u16) -> &'static str {
         .unwrap_or("Response")
 }
 
-fn method(name: &str) -> HttpMethod {
-    match name {
+fn method(method: &actix_web::http::Method) -> HttpMethod {
+    match method.as_str() {
         "POST" => HttpMethod::Post,
         "PUT" => HttpMethod::Put,
         "PATCH" => HttpMethod::Patch,
@@ -311,18 +34,19 @@ fn method(name: &str) -> HttpMethod {
 
 /// Links from a creating operation to the operations that use what it created, so schemathesis's
 /// stateful phase works on real tenants, projects, roles, invitations and keys instead of random ids.
-fn links(method: &str, path: &str) -> Vec<(String, Link)> {
-    if method != "POST" {
+fn links(creator: &RouteDef, all: &[RouteDef]) -> Vec<(String, Link)> {
+    if creator.method != actix_web::http::Method::POST {
         return Vec::new();
     }
+    let path = creator.path;
     let id_field = if path.ends_with("/roles") { "name" } else { "id" };
     let mut found = Vec::new();
-    for entry in TENANT_ROUTES {
+    for entry in all.iter().filter(|r| matches!(r.guard, Guard::Tenant { .. })) {
         let link = if path == "/tenants" {
             // A new tenant: every operation that needs only its id.
             (entry.path.matches('{').count() == 1).then(|| {
                 LinkBuilder::new()
-                    .operation_id(format!("{:?}", entry.route))
+                    .operation_id(entry.id)
                     .parameter("tid", "$response.body#/id")
             })
         } else {
@@ -334,13 +58,13 @@ fn links(method: &str, path: &str) -> Vec<(String, Link)> {
                 .and_then(|rest| rest.strip_suffix('}'));
             child.map(|param| {
                 LinkBuilder::new()
-                    .operation_id(format!("{:?}", entry.route))
+                    .operation_id(entry.id)
                     .parameter("tid", "$request.path.tid")
                     .parameter(param, format!("$response.body#/{id_field}"))
             })
         };
         if let Some(link) = link {
-            found.push((format!("{:?}", entry.route), link.build()));
+            found.push((entry.id.to_owned(), link.build()));
         }
     }
     found
@@ -474,25 +198,28 @@ fn plain_json(description: &str, example: serde_json::Value) -> ResponseBuilder 
 pub fn document() -> OpenApi {
     let mut schemas = Schemas::default();
     let mut paths = Paths::new();
-    for entry in ACCOUNT_ROUTES {
-        let op = account_op(entry.route, &mut schemas);
-        let authenticated = entry.caller == Caller::User;
-        let id = format!("{:?}", entry.route);
-        let links = links(entry.method, entry.path);
-        paths.add_path_operation(
-            format!("/api/v1{}", entry.path),
-            vec![method(entry.method)],
-            operation(id, entry.path, authenticated, false, op, links),
+    let all = routes();
+    for route in &all {
+        let op = (route.doc)(&mut schemas);
+        let authenticated = route.guard != Guard::Public;
+        let tenant = matches!(route.guard, Guard::Tenant { .. });
+        let mut operation = operation(
+            route.id.to_owned(),
+            route.path,
+            authenticated,
+            tenant,
+            op,
+            links(route, &all),
         );
-    }
-    for entry in TENANT_ROUTES {
-        let op = tenant_op(entry.route, &mut schemas);
-        let id = format!("{:?}", entry.route);
-        let mut operation = operation(id, entry.path, true, true, op, links(entry.method, entry.path));
-        operation.description = Some(format!("Needs the `{}` scope.", entry.scope));
+        if let Guard::Tenant { scope, or_self } = route.guard {
+            operation.description = Some(match or_self {
+                Some(_) => format!("Needs the `{scope}` scope, except for a member acting on themself."),
+                None => format!("Needs the `{scope}` scope."),
+            });
+        }
         paths.add_path_operation(
-            format!("/api/v1{}", entry.path),
-            vec![method(entry.method)],
+            format!("/api/v1{}", route.path),
+            vec![method(&route.method)],
             operation,
         );
     }

@@ -14,6 +14,7 @@ mod extract;
 mod middleware;
 mod page;
 mod rate_limit;
+pub mod routes;
 mod time;
 
 pub use blocking::with_conn;
@@ -26,4 +27,5 @@ pub use extract::{
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};
 pub use rate_limit::{client_key, ClientGovernor, ClientKey, Quota, QuotaMiddleware, RateLimits};
+pub use routes::{op, route, Guard, Op, QueryParam, RouteDef, Schemas, LIST_QUERY};
 pub use time::{double_option, rfc3339};

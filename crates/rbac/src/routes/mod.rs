@@ -1,16 +1,160 @@
-//! Members, invitations, roles and the scope catalog.
+//! Members, invitations, roles and the scope catalog: their one route list ([`list`]) and handlers.
 
 pub mod invitations;
 pub mod members;
 pub mod roles;
 
+use actix_web::http::Method;
 use actix_web::HttpResponse;
 use portcullis_auth::Principal;
 use portcullis_db::{DbConn, TenantId};
+use portcullis_web::{op, route, Guard, RouteDef, LIST_QUERY};
 use portcullis_web::{ApiError, FieldError};
 
 use crate::grants::{Authority, Denied};
 use crate::scopes::{builtin, CATALOG};
+
+/// Every authorization route under `/api/v1`.
+pub fn list() -> Vec<RouteDef> {
+    use invitations::{AcceptInvitation, CreateInvitation, InvitationBody, TenantBody};
+    use members::{MemberBody, SetRoles};
+    use roles::{CreateRole, RoleBody, RoleList, UpdateRole};
+    let tenant = Guard::tenant;
+    vec![
+        route(
+            "ListScopes",
+            Method::GET,
+            "/scopes",
+            Guard::User,
+            |r| r.to(list_scopes),
+            |s| op("The scope catalog", "tenants", 200).returns(s.of::<ScopeList>()),
+        ),
+        route(
+            "AcceptInvitation",
+            Method::POST,
+            "/invitations/accept",
+            Guard::User,
+            |r| r.to(invitations::accept),
+            |s| {
+                op("Accept an invitation", "members", 200)
+                    .body(s.of::<AcceptInvitation>())
+                    .returns(s.of::<TenantBody>())
+                    .errors(&[404, 409])
+            },
+        )
+        .sign_in(),
+        route(
+            "ListMembers",
+            Method::GET,
+            "/tenants/{tid}/members",
+            tenant("members:read"),
+            |r| r.to(members::list),
+            |s| {
+                op("List members", "members", 200)
+                    .returns(s.page::<MemberBody>())
+                    .query(LIST_QUERY)
+            },
+        ),
+        route(
+            "SetMemberRoles",
+            Method::PUT,
+            "/tenants/{tid}/members/{uid}/roles",
+            tenant("members:manage"),
+            |r| r.to(members::set_roles),
+            |s| {
+                op("Replace a member's roles", "members", 200)
+                    .body(s.of::<SetRoles>())
+                    .returns(s.of::<MemberBody>())
+                    .errors(&[409])
+            },
+        ),
+        route(
+            "RemoveMember",
+            Method::DELETE,
+            "/tenants/{tid}/members/{uid}",
+            Guard::Tenant {
+                scope: "members:manage",
+                or_self: Some("uid"),
+            },
+            |r| r.to(members::remove),
+            |_| op("Remove a member (or leave)", "members", 204).errors(&[409]),
+        ),
+        route(
+            "CreateInvitation",
+            Method::POST,
+            "/tenants/{tid}/invitations",
+            tenant("members:invite"),
+            |r| r.to(invitations::create),
+            |s| {
+                op("Invite someone (the token is shown once)", "members", 201)
+                    .body(s.of::<CreateInvitation>())
+                    .returns(s.of::<InvitationBody>())
+            },
+        ),
+        route(
+            "ListInvitations",
+            Method::GET,
+            "/tenants/{tid}/invitations",
+            tenant("members:invite"),
+            |r| r.to(invitations::list),
+            |s| {
+                op("Pending invitations", "members", 200)
+                    .returns(s.page::<InvitationBody>())
+                    .query(LIST_QUERY)
+            },
+        ),
+        route(
+            "RevokeInvitation",
+            Method::DELETE,
+            "/tenants/{tid}/invitations/{id}",
+            tenant("members:invite"),
+            |r| r.to(invitations::revoke),
+            |_| op("Revoke an invitation", "members", 204),
+        ),
+        route(
+            "ListRoles",
+            Method::GET,
+            "/tenants/{tid}/roles",
+            tenant("roles:read"),
+            |r| r.to(roles::list),
+            |s| op("Built-in and custom roles", "roles", 200).returns(s.of::<RoleList>()),
+        ),
+        route(
+            "CreateRole",
+            Method::POST,
+            "/tenants/{tid}/roles",
+            tenant("roles:manage"),
+            |r| r.to(roles::create),
+            |s| {
+                op("Create a custom role", "roles", 201)
+                    .body(s.of::<CreateRole>())
+                    .returns(s.of::<RoleBody>())
+                    .errors(&[409])
+            },
+        ),
+        route(
+            "UpdateRole",
+            Method::PATCH,
+            "/tenants/{tid}/roles/{name}",
+            tenant("roles:manage"),
+            |r| r.to(roles::update),
+            |s| {
+                op("Change a custom role", "roles", 200)
+                    .body(s.of::<UpdateRole>())
+                    .returns(s.of::<RoleBody>())
+                    .errors(&[409])
+            },
+        ),
+        route(
+            "DeleteRole",
+            Method::DELETE,
+            "/tenants/{tid}/roles/{name}",
+            tenant("roles:manage"),
+            |r| r.to(roles::delete),
+            |_| op("Delete a custom role", "roles", 204).errors(&[409]),
+        ),
+    ]
+}
 
 /// One scope of the catalog.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

@@ -109,8 +109,7 @@ impl PasswordHasher {
             };
             // Always run argon2, then look at `known`: checking `known` first would skip the hash
             // for unknown accounts, and the time saved would tell which accounts exist.
-            runs.fetch_add(1, Ordering::Relaxed);
-            let matches = argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            let matches = verify_counted(&argon2, &runs, &password, &parsed);
             let ok = known && matches;
             let rehash = if ok && !uses_params(&parsed, params) {
                 Some(hash_with(&argon2, &password).map_err(ApiError::internal)?)
@@ -187,6 +186,12 @@ fn spawn_workers(concurrency: usize) -> SyncSender<Job> {
         }
     }
     jobs
+}
+
+/// One argon2 verification, counted where it runs: code that skips the call skips the count too.
+fn verify_counted(argon2: &Argon2<'_>, runs: &AtomicU64, password: &str, hash: &PasswordHash<'_>) -> bool {
+    runs.fetch_add(1, Ordering::Relaxed);
+    argon2.verify_password(password.as_bytes(), hash).is_ok()
 }
 
 fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, argon2::password_hash::Error> {

@@ -19,6 +19,7 @@ use portcullis_web::{with_conn, ApiError, ClientInfo};
 
 use crate::events::{self, action};
 use crate::password::Verified;
+use crate::tokens::hash_token;
 use crate::Auth;
 
 /// Consecutive failures after which sign-ins back off.
@@ -65,10 +66,12 @@ impl ThrottleKey {
         }
     }
 
-    /// The account-wide key (signed-in password checks, clients without a device cookie).
+    /// The account-wide key (signed-in password checks, clients without a device cookie). The email
+    /// is stored hashed: whatever was typed into the email field (a password, some days) is kept for a
+    /// day, and the key has a fixed length whatever the input's.
     pub(crate) fn account(email_normalized: &str) -> ThrottleKey {
         ThrottleKey {
-            key: format!("account:{email_normalized}"),
+            key: format!("account:{}", hash_token(email_normalized)),
             device: None,
         }
     }
@@ -83,12 +86,13 @@ impl ThrottleKey {
         client: &ClientInfo,
     ) -> Result<(), ApiError> {
         let now = portcullis_db::now();
-        match login_throttles::begin_attempt(conn, &self.key, now, backoff)? {
+        let record = |conn: &mut DbConn| match user_id {
+            Some(user_id) => events::record(conn, user_id, action::LOGIN_THROTTLED, client),
+            None => Ok(()),
+        };
+        match login_throttles::begin_attempt(conn, &self.key, now, backoff, record)? {
             Attempt::Allowed => Ok(()),
-            Attempt::Throttled { until, first_refusal } => {
-                if let (true, Some(user_id)) = (first_refusal, user_id) {
-                    events::record(conn, user_id, action::LOGIN_THROTTLED, client)?;
-                }
+            Attempt::Throttled { until } => {
                 let wait = (until - now).num_milliseconds().max(0);
                 let retry_after_secs = u64::try_from(wait).unwrap_or(0).div_ceil(1000).max(1);
                 Err(ApiError::TooManyRequests {

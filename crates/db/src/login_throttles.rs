@@ -17,20 +17,21 @@ pub enum Attempt {
     Throttled {
         /// End of the back-off window.
         until: NaiveDateTime,
-        /// True for the first refusal of this window: only that one is worth a security event.
-        first_refusal: bool,
     },
 }
 
 /// Counts a sign-in attempt on `key` *before* the password is checked, in one write transaction, so
 /// parallel guesses cannot slip past the limit: each takes a numbered slot, and the slot that reaches
 /// the limit starts the back-off window for those after it. `backoff(n)` gives the window after `n`
-/// consecutive failures (or none below the limit).
+/// consecutive failures (or none below the limit). `on_first_refusal` runs in the same transaction
+/// when this attempt is the first one refused in its window (to record it), so a refusal costs the
+/// same one commit whether or not it records anything.
 pub fn begin_attempt(
     conn: &mut DbConn,
     key: &str,
     now: NaiveDateTime,
     backoff: impl Fn(i32) -> Option<Duration>,
+    on_first_refusal: impl FnOnce(&mut DbConn) -> Result<(), DbError>,
 ) -> Result<Attempt, DbError> {
     write_transaction(conn, |conn| {
         ensure_row(conn, key, now)?;
@@ -44,9 +45,11 @@ pub fn begin_attempt(
                 .execute(conn)?
                 == 1;
             let until: Option<NaiveDateTime> = lt::table.find(key).select(lt::locked_until).first(conn)?;
+            if first_refusal {
+                on_first_refusal(conn)?;
+            }
             return Ok(Attempt::Throttled {
                 until: until.unwrap_or(now),
-                first_refusal,
             });
         }
         let failures: i32 = lt::table.find(key).select(lt::failures).first(conn)?;
@@ -60,33 +63,27 @@ pub fn begin_attempt(
 }
 
 /// Takes back an attempt whose password was never checked (the hashing queue shed it): a client
-/// told "try again later" has not guessed, so it must not move the account towards a back-off.
+/// told "try again later" has not guessed, so it must not move the account towards a back-off. The
+/// decrement is relative and the row stays locked until commit, so a failure counted meanwhile by a
+/// parallel attempt is never overwritten.
 pub fn refund(
     conn: &mut DbConn,
     key: &str,
     backoff: impl Fn(i32) -> Option<Duration>,
 ) -> Result<(), DbError> {
     write_transaction(conn, |conn| {
-        let Some(failures) = lt::table
-            .find(key)
-            .select(lt::failures)
-            .first::<i32>(conn)
-            .optional()?
-        else {
+        let target = lt::table.find(key).filter(lt::failures.gt(0));
+        if diesel::update(target)
+            .set(lt::failures.eq(lt::failures - 1))
+            .execute(conn)?
+            == 0
+        {
             return Ok(());
-        };
-        let failures = (failures - 1).max(0);
-        let target = lt::table.find(key);
+        }
+        let failures: i32 = lt::table.find(key).select(lt::failures).first(conn)?;
         if backoff(failures).is_none() {
-            diesel::update(target)
-                .set((
-                    lt::failures.eq(failures),
-                    lt::locked_until.eq(None::<NaiveDateTime>),
-                ))
-                .execute(conn)?;
-        } else {
-            diesel::update(target)
-                .set(lt::failures.eq(failures))
+            diesel::update(lt::table.find(key))
+                .set(lt::locked_until.eq(None::<NaiveDateTime>))
                 .execute(conn)?;
         }
         Ok(())

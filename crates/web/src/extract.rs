@@ -184,7 +184,8 @@ impl Walk {
         for step in &self.at {
             match step {
                 Step::Key(name) => path = join(&path, name),
-                Step::Index(i) => path.push_str(&format!("[{i}]")),
+                Step::Index(i) if !path.ends_with(CLIPPED) => path = clip(format!("{path}[{i}]")),
+                Step::Index(_) => {}
             }
         }
         join(&path, key)
@@ -266,7 +267,7 @@ impl<'de> Visitor<'de> for Node<'_> {
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let repeated = fields.contains_key(&key);
-            if repeated {
+            if repeated && walk.duplicates.len() < MAX_REPORTED {
                 let path = walk.path_to(&key);
                 if !walk.duplicates.contains(&path) {
                     walk.duplicates.push(path);
@@ -289,6 +290,9 @@ impl<'de> Visitor<'de> for Node<'_> {
 }
 
 fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
+    if errors.len() >= MAX_REPORTED {
+        return;
+    }
     match value {
         Value::String(s) if s.contains('\0') => errors.push(FieldError::new(
             path,
@@ -297,7 +301,12 @@ fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
         )),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                find_nul_strings(item, format!("{path}[{i}]"), errors);
+                let item_path = if path.ends_with(CLIPPED) {
+                    path.clone()
+                } else {
+                    clip(format!("{path}[{i}]"))
+                };
+                find_nul_strings(item, item_path, errors);
             }
         }
         Value::Object(fields) => {
@@ -319,9 +328,25 @@ fn find_nul_strings(value: &Value, path: String, errors: &mut Vec<FieldError>) {
 
 fn join(parent: &str, name: &str) -> String {
     if parent.is_empty() {
-        name.to_owned()
+        clip(name.to_owned())
+    } else if parent.ends_with(CLIPPED) {
+        parent.to_owned()
     } else {
-        format!("{parent}.{name}")
+        clip(format!("{parent}.{name}"))
+    }
+}
+
+/// At most this many problems of one kind are reported for a body, and a reported path is cut to
+/// [`PATH_CHARS`]: a 64 KiB body of long keys and many elements would otherwise make the server build
+/// (and answer) megabytes of paths.
+const MAX_REPORTED: usize = 10;
+const PATH_CHARS: usize = 200;
+const CLIPPED: &str = "…";
+
+fn clip(path: String) -> String {
+    match path.char_indices().nth(PATH_CHARS) {
+        Some((end, _)) => format!("{}{CLIPPED}", &path[..end]),
+        None => path,
     }
 }
 
@@ -441,6 +466,27 @@ mod tests {
                 list.into_iter().map(|e| (e.field, e.code.into_owned())).collect()
             }
             other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_built_to_multiply_reported_paths_gets_a_short_answer() {
+        let key = "k".repeat(30_000);
+        let repeats = vec![r#"{"a":0,"a":0}"#; 2000].join(",");
+        let nuls = vec![r#""\u0000""#; 2000].join(",");
+        for body in [
+            format!(r#"{{"{key}":[{repeats}]}}"#),
+            format!(r#"{{"{key}":[{nuls}]}}"#),
+        ] {
+            let found = errors(&body);
+            assert!(
+                (1..=MAX_REPORTED).contains(&found.len()),
+                "{} problems",
+                found.len()
+            );
+            assert!(found
+                .iter()
+                .all(|(path, _)| path.chars().count() <= PATH_CHARS + 1));
         }
     }
 

@@ -183,3 +183,48 @@ async fn sign_ins_shed_by_the_hashing_queue_do_not_count_as_failures() {
     // Six shed attempts would have started a back-off if they had counted.
     assert_eq!(app.login("patient@example.com", PASSWORD).await.status(), 200);
 }
+
+#[actix_web::test]
+async fn the_strength_estimate_waits_its_turn_on_the_hashing_threads() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("ARGON2_MEMORY_KIB".into(), "65536".into());
+        vars.insert("ARGON2_ITERATIONS".into(), "3".into());
+        vars.insert("HASH_CONCURRENCY".into(), "1".into());
+    })
+    .await;
+    let storm = join_all((0..30).map(|i| app.login_owned(format!("storm{i}@example.com"), WRONG)));
+    let weak_signup = async {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        app.post_json(
+            "/api/v1/auth/signup",
+            &json!({"email": "hasty@example.com", "password": "password123456"}),
+            None,
+        )
+        .await
+        .status()
+        .as_u16()
+    };
+    let (_, status) = futures_util::join!(storm, weak_signup);
+    // Judged on a request worker, the weak password would be refused at once (422) whatever the
+    // hashing queue holds; judged on the hashing threads, it waits behind the storm like a hash.
+    assert_eq!(
+        status, 503,
+        "the strength estimate ran outside the hashing threads"
+    );
+}
+
+#[actix_web::test]
+async fn any_text_in_the_email_field_is_throttled_without_being_stored() {
+    let app = spawn_app().await;
+    // Longer than PostgreSQL's index row limit, and not an address at all.
+    let typed = format!("my secret password {}", "x".repeat(3000));
+    for _ in 0..5 {
+        problem(app.login(&typed, WRONG).await, 401, "invalid_credentials").await;
+    }
+    problem(app.login(&typed, WRONG).await, 429, "login_throttled").await;
+    assert_eq!(
+        portcullis_tests::count_rows(&app, "login_throttles", "throttle_key LIKE '%secret%'"),
+        0,
+        "throttle keys hold a hash of what was typed, not the text"
+    );
+}

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpResponse};
 use portcullis_db::audit::{self, AuditEvent};
 use portcullis_db::Pool;
-use portcullis_rbac::TenantAccess;
-use portcullis_web::{respond_page, rfc3339, ApiError, PageRequest};
+use portcullis_rbac::TenantCall;
+use portcullis_web::{rfc3339, ApiError, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -63,10 +63,28 @@ fn body(event: AuditEvent) -> AuditEventBody {
 
 /// GET /tenants/{tid}/audit-events
 pub async fn list(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let (page, rows) = call
+        .read(&pool, move |conn, access| {
+            let (page, action) = filter(&query)?;
+            let rows = audit::page(
+                conn,
+                &access.tenant,
+                action.as_deref(),
+                page.after.as_deref(),
+                page.fetch(),
+            )?;
+            Ok((page, rows))
+        })
+        .await?;
+    Ok(page.respond(rows, |e| e.id.as_str(), body))
+}
+
+/// The page and the action filter of an audit-log request.
+fn filter(query: &AuditQuery) -> Result<(PageRequest, Option<String>), ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let action = query.action.clone().filter(|a| !a.is_empty());
     if action.as_ref().is_some_and(|a| {
@@ -81,9 +99,5 @@ pub async fn list(
             "must be an action name such as project.created",
         ));
     }
-    let tenant = access.tenant;
-    let load = move |conn: &mut portcullis_db::DbConn, after: Option<&str>, n| {
-        audit::page(conn, &tenant, action.as_deref(), after, n)
-    };
-    respond_page(&pool, page, load, |e| e.id.as_str(), body).await
+    Ok((page, action))
 }

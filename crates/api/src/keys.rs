@@ -6,14 +6,14 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use portcullis_auth::api_keys::{display_prefix, generate};
 use portcullis_auth::tokens::hash_token;
 use portcullis_db::api_keys::{self as key_rows, ApiKey};
-use portcullis_db::{write_transaction, DbConn, Pool, TenantId};
+use portcullis_db::{DbConn, Pool, TenantId};
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::grants::may_grant;
 use portcullis_rbac::grants::Authority;
 use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::Scopes;
-use portcullis_rbac::TenantAccess;
-use portcullis_web::{path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
+use portcullis_rbac::TenantCall;
+use portcullis_web::{rfc3339, ApiError, ClientInfo, FieldError, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -136,37 +136,39 @@ fn key_scopes(names: &[String]) -> Result<Scopes, ApiError> {
 
 /// POST /tenants/{tid}/api-keys
 pub async fn create(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateKey = body.parse()?;
-    let scopes = key_scopes(&body.scopes)?;
-    // A key may only carry what its creator holds (the no-escalation rule).
-    may_grant(access.authority, Authority { scopes, owner: false }).map_err(|denied| {
-        ApiError::Forbidden {
-            code: "forbidden",
-            detail: denied.explain().into(),
-            required_scope: None,
-        }
-    })?;
     let key = generate();
-    let stored = ApiKey {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: access.tenant.as_str().to_owned(),
-        name: body.name.trim().to_owned(),
-        prefix: display_prefix(&key),
-        key_hash: hash_token(&key),
-        scopes: scopes.to_stored(),
-        created_by: access.user_id.clone(),
-        created_at: portcullis_db::now(),
-        expires_at: body.expires_at.as_deref().and_then(parse_expiry),
-        revoked_at: None,
-        last_used_at: None,
-    };
-    let stored = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let key_hash = hash_token(&key);
+    let prefix = display_prefix(&key);
+    let stored = call
+        .write(&pool, move |conn, access| {
+            let body: CreateKey = body.parse()?;
+            let scopes = key_scopes(&body.scopes)?;
+            // A key may only carry what its creator holds (the no-escalation rule).
+            may_grant(access.authority, Authority { scopes, owner: false }).map_err(|denied| {
+                ApiError::Forbidden {
+                    code: "forbidden",
+                    detail: denied.explain().into(),
+                    required_scope: None,
+                }
+            })?;
+            let stored = ApiKey {
+                id: uuid::Uuid::now_v7().to_string(),
+                tenant_id: access.tenant.as_str().to_owned(),
+                name: body.name.trim().to_owned(),
+                prefix,
+                key_hash,
+                scopes: scopes.to_stored(),
+                created_by: access.user_id.clone(),
+                created_at: portcullis_db::now(),
+                expires_at: body.expires_at.as_deref().and_then(parse_expiry),
+                revoked_at: None,
+                last_used_at: None,
+            };
             key_rows::insert(conn, &stored)?;
             let details = json!({"name": stored.name, "scopes": scopes.names()});
             let change = Change {
@@ -175,11 +177,10 @@ pub async fn create(
                 target_id: &stored.id,
                 details,
             };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
             Ok(stored)
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(KeyBody::new(&stored, Some(key))))
@@ -187,32 +188,30 @@ pub async fn create(
 
 /// GET /tenants/{tid}/api-keys
 pub async fn list(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = access.tenant;
-    let load = move |conn: &mut DbConn, after: Option<&str>, n| key_rows::page(conn, &tenant, after, n);
-    respond_page(
-        &pool,
-        query.page()?,
-        load,
-        |k| k.id.as_str(),
-        |k| KeyBody::new(&k, None),
-    )
-    .await
+    let (page, rows) = call
+        .read(&pool, move |conn, access| {
+            let page = query.page()?;
+            let rows = key_rows::page(conn, &access.tenant, page.after.as_deref(), page.fetch())?;
+            Ok((page, rows))
+        })
+        .await?;
+    Ok(page.respond(rows, |k| k.id.as_str(), |k| KeyBody::new(&k, None)))
 }
 
 /// DELETE /tenants/{tid}/api-keys/{id}
 pub async fn revoke(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(path.into_inner().1)?;
+    let id = path.into_inner().1;
     let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
         key_rows::revoke(conn, tenant, id, portcullis_db::now())
     };
-    audit::remove_audited(&pool, access, client, ("api_key.revoked", "api_key"), id, revoke).await
+    audit::remove_audited(&pool, call, client, ("api_key.revoked", "api_key"), id, revoke).await
 }

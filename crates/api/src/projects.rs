@@ -3,12 +3,10 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::projects::{self as project_rows, Project, ProjectChanges};
-use portcullis_db::{write_transaction, Pool};
+use portcullis_db::Pool;
 use portcullis_rbac::audit::{self, Actor, Change};
-use portcullis_rbac::TenantAccess;
-use portcullis_web::{
-    double_option, path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
-};
+use portcullis_rbac::TenantCall;
+use portcullis_web::{double_option, path_id, rfc3339, ApiError, ClientInfo, JsonBody, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -93,10 +91,28 @@ pub struct ListProjects {
 
 /// GET /tenants/{tid}/projects
 pub async fn list(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     query: web::Query<ListProjects>,
 ) -> Result<HttpResponse, ApiError> {
+    let (page, rows) = call
+        .read(&pool, move |conn, access| {
+            let (page, needle) = list_filter(&query)?;
+            let rows = project_rows::page(
+                conn,
+                &access.tenant,
+                needle.as_deref(),
+                page.after.as_deref(),
+                page.fetch(),
+            )?;
+            Ok((page, rows))
+        })
+        .await?;
+    Ok(page.respond(rows, |p| p.id.as_str(), ProjectBody::from))
+}
+
+/// The page and the lower-cased name filter `q` of a project list.
+fn list_filter(query: &ListProjects) -> Result<(PageRequest, Option<String>), ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let needle = query
         .q
@@ -114,11 +130,7 @@ pub async fn list(
             "must be at most 200 characters",
         ));
     }
-    let tenant = access.tenant;
-    let load = move |conn: &mut portcullis_db::DbConn, after: Option<&str>, n| {
-        project_rows::page(conn, &tenant, needle.as_deref(), after, n)
-    };
-    respond_page(&pool, page, load, |p| p.id.as_str(), ProjectBody::from).await
+    Ok((page, needle))
 }
 
 /// The body of `POST …/projects`.
@@ -146,14 +158,14 @@ impl Validate for CreateProject {
 
 /// POST /tenants/{tid}/projects
 pub async fn create(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateProject = body.parse()?;
-    let project = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let project = call
+        .write(&pool, move |conn, access| {
+            let body: CreateProject = body.parse()?;
             let now = portcullis_db::now();
             let name = body.name.trim().to_owned();
             let project = Project {
@@ -174,11 +186,10 @@ pub async fn create(
                 target_id: &project.id,
                 details: json!({"name": project.name}),
             };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
             Ok(project)
         })
-    })
-    .await?;
+        .await?;
     let location = format!("/api/v1/tenants/{}/projects/{}", project.tenant_id, project.id);
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, location));
@@ -187,15 +198,16 @@ pub async fn create(
 
 /// GET /tenants/{tid}/projects/{pid}
 pub async fn get(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(path.into_inner().1)?;
-    let project = with_conn(&pool, move |conn| {
-        Ok(project_rows::find(conn, &access.tenant, &id)?)
-    })
-    .await?;
+    let project = call
+        .read(&pool, move |conn, access| {
+            let id = path_id(path.into_inner().1)?;
+            Ok(project_rows::find(conn, &access.tenant, &id)?)
+        })
+        .await?;
     Ok(with_etag(HttpResponse::Ok(), project))
 }
 
@@ -242,18 +254,18 @@ fn if_match(req: &HttpRequest) -> Option<Option<i64>> {
 
 /// PATCH /tenants/{tid}/projects/{pid}
 pub async fn update(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: UpdateProject = body.parse()?;
-    let id = path_id(path.into_inner().1)?;
     let expected = if_match(&req).flatten();
-    let project = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let project = call
+        .write(&pool, move |conn, access| {
+            let body: UpdateProject = body.parse()?;
+            let id = path_id(path.into_inner().1)?;
             let name = body.name.as_deref().map(str::trim);
             let changes = ProjectChanges {
                 name,
@@ -274,11 +286,10 @@ pub async fn update(
                 target_id: &id,
                 details,
             };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
             Ok(project)
         })
-    })
-    .await?;
+        .await?;
     Ok(with_etag(HttpResponse::Ok(), project))
 }
 
@@ -295,15 +306,15 @@ fn changed_fields(body: &UpdateProject) -> Vec<&'static str> {
 
 /// DELETE /tenants/{tid}/projects/{pid}
 pub async fn delete(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(path.into_inner().1)?;
+    let id = path.into_inner().1;
     audit::remove_audited(
         &pool,
-        access,
+        call,
         client,
         ("project.deleted", "project"),
         id,

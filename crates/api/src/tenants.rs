@@ -8,7 +8,7 @@ use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::routes::invitations::tenant_body;
 use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::OWNER;
-use portcullis_rbac::TenantAccess;
+use portcullis_rbac::TenantCall;
 use portcullis_web::{with_conn, ApiError, ClientInfo, JsonBody, Page};
 use serde::Deserialize;
 use serde_json::json;
@@ -165,9 +165,12 @@ pub async fn list(
 }
 
 /// GET /tenants/{tid}
-pub async fn get(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
-    let roles = access.roles.clone();
-    let tenant = with_conn(&pool, move |conn| Ok(tenant_rows::find(conn, &access.tenant)?)).await?;
+pub async fn get(call: TenantCall, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    let (tenant, roles) = call
+        .read(&pool, move |conn, access| {
+            Ok((tenant_rows::find(conn, &access.tenant)?, access.roles.clone()))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
 }
 
@@ -199,35 +202,42 @@ impl Validate for UpdateTenant {
 
 /// PATCH /tenants/{tid}
 pub async fn update(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: UpdateTenant = body.parse()?;
-    let roles = access.roles.clone();
-    let tenant = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let (tenant, roles) = call
+        .write(&pool, move |conn, access| {
+            let body: UpdateTenant = body.parse()?;
             let before = tenant_rows::find(conn, &access.tenant)?;
             let name = body.name.trim();
-            tenant_rows::rename(conn, &access.tenant, name, portcullis_db::now())?;
+            let now = portcullis_db::now();
+            tenant_rows::rename(conn, &access.tenant, name, now)?;
             let change = Change {
                 action: "tenant.updated",
                 target_type: "tenant",
                 target_id: access.tenant.as_str(),
                 details: json!({"name": {"from": before.name, "to": name}}),
             };
-            audit::record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
-            Ok(tenant_rows::find(conn, &access.tenant)?)
+            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
+            let after = Tenant {
+                name: name.to_owned(),
+                updated_at: now,
+                ..before
+            };
+            Ok((after, access.roles.clone()))
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
 }
 
 /// DELETE /tenants/{tid}: the tenant and every row it owns (audit log included) are gone.
-pub async fn delete(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
-    with_conn(&pool, move |conn| Ok(tenant_rows::delete(conn, &access.tenant)?)).await?;
+pub async fn delete(call: TenantCall, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    call.write(&pool, move |conn, access| {
+        Ok(tenant_rows::delete(conn, &access.tenant)?)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

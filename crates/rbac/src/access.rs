@@ -1,14 +1,16 @@
-//! Tenant access: who the caller is in the tenant of the path, resolved and checked by the route
-//! guard ([`crate::guard`]) and handed to the handler as an extractor.
+//! Tenant access: who the caller is in the tenant of the path. The route guard ([`crate::guard`])
+//! checks the credentials; the handler's one unit of work ([`TenantCall`]) resolves and checks the
+//! caller's standing on the connection (and in the transaction) that does the work.
 
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use portcullis_auth::tokens::hash_token;
+use portcullis_auth::tokens::Claims;
 use portcullis_auth::{api_keys, bearer, Auth, Principal};
 use portcullis_db::api_keys as key_rows;
-use portcullis_db::{memberships, roles, Pool, TenantId};
+use portcullis_db::{memberships, roles, tenants, write_transaction, DbConn, DbError, Pool, TenantId};
 use portcullis_web::{path_id, with_conn, ApiError};
 
 use crate::grants::Authority;
@@ -47,51 +49,143 @@ impl TenantAccess {
             }),
         }
     }
+}
 
-    /// Resolves the caller's standing in the tenant of the path's `{tid}`: 401 without valid
-    /// credentials, 404 for a tenant that does not exist or that the caller is not in.
-    pub fn resolve(req: &HttpRequest) -> impl Future<Output = Result<TenantAccess, ApiError>> + 'static {
-        // A `{tid}` that is no UUID names no tenant. It is answered where an unknown tenant would
-        // be (after the credentials are checked), with the same 404, and never reaches a query.
-        let tenant = req
-            .match_info()
-            .get("tid")
-            .map(|t| path_id(t.to_owned()).map(TenantId::new));
-        let pool = req.app_data::<web::Data<Pool>>().cloned();
-        let auth = req.app_data::<web::Data<Auth>>().cloned();
-        let token = bearer(req);
-        async move {
-            let (Some(tenant), Some(pool), Some(auth)) = (tenant, pool, auth) else {
-                return Err(ApiError::internal("tenant access used on a route without {tid}"));
-            };
-            let Some(token) = token else {
-                return Err(ApiError::Unauthorized {
-                    code: "unauthorized",
-                    detail: "a bearer token is required",
-                    token_sent: false,
-                });
-            };
-            if api_keys::is_api_key(&token) {
-                return with_conn(&pool, move |conn| key_access(conn, tenant, &token)).await;
+/// A tenant route's caller as the route guard left it: credentials checked without I/O (an access
+/// token's signature and claims, an API key's form and checksum), the tenant id of the path, and what
+/// the route needs. The rest (live session or key, membership, scope) is decided in the handler's one
+/// unit of work, on the same connection and, for writes, in the same transaction and under the same
+/// lock as the change: [`TenantCall::read`], [`TenantCall::write`], [`TenantCall::write_locked`]. A
+/// handler gets a [`TenantAccess`] only through them, so it cannot act without the check.
+#[derive(Debug)]
+pub struct TenantCall {
+    tenant: Result<TenantId, ApiError>,
+    credential: Credential,
+    scope: &'static str,
+    acting_on: Option<String>,
+}
+
+#[derive(Debug)]
+enum Credential {
+    Token(Claims),
+    Key(String),
+}
+
+impl TenantCall {
+    /// The guard's part: 401 without a bearer token, with a bad access token or a malformed API key.
+    /// A `{tid}` that is no UUID names no tenant: it is answered later, where an unknown tenant would
+    /// be (after the credentials are checked), with the same 404, and never reaches a query.
+    pub fn prepare(
+        req: &HttpRequest,
+        scope: &'static str,
+        or_self: Option<&'static str>,
+    ) -> Result<TenantCall, ApiError> {
+        let auth = req
+            .app_data::<web::Data<Auth>>()
+            .ok_or_else(|| ApiError::internal("identity state is not registered"))?;
+        let token = bearer(req).ok_or(ApiError::Unauthorized {
+            code: "unauthorized",
+            detail: "a bearer token is required",
+            token_sent: false,
+        })?;
+        let credential = if api_keys::is_api_key(&token) {
+            if !api_keys::is_well_formed(&token) {
+                return Err(invalid_key());
             }
-            let claims = Principal::verify(&auth, &token)?;
-            // The session check and the membership lookup share one connection and one blocking call.
-            with_conn(&pool, move |conn| {
+            Credential::Key(token)
+        } else {
+            Credential::Token(Principal::verify(auth, &token)?)
+        };
+        let tenant = match req.match_info().get("tid") {
+            Some(tid) => path_id(tid.to_owned()).map(TenantId::new),
+            None => return Err(ApiError::internal("a tenant guard on a route without {tid}")),
+        };
+        let acting_on = or_self
+            .and_then(|name| req.match_info().get(name))
+            .map(str::to_owned);
+        Ok(TenantCall {
+            tenant,
+            credential,
+            scope,
+            acting_on,
+        })
+    }
+
+    /// Authorizes and runs `work` on one pooled connection in one blocking call.
+    pub async fn read<T: Send + 'static>(
+        self,
+        pool: &Pool,
+        work: impl FnOnce(&mut DbConn, &TenantAccess) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        with_conn(pool, move |conn| {
+            let access = self.authorize(conn)?;
+            work(conn, &access)
+        })
+        .await
+    }
+
+    /// Authorizes and runs `work` in one write transaction: the authority decision sees what the
+    /// change sees, and the audit row the change writes commits with it.
+    pub async fn write<T: Send + 'static>(
+        self,
+        pool: &Pool,
+        work: impl FnOnce(&mut DbConn, &TenantAccess) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        with_conn(pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let access = self.authorize(conn)?;
+                work(conn, &access)
+            })
+        })
+        .await
+    }
+
+    /// Like [`write`](Self::write), but the tenant's row is locked before the caller's standing is
+    /// read: for changes to memberships and roles, whose rules (no escalation, the last owner) must
+    /// be decided on authority that no concurrent change can alter before the commit.
+    pub async fn write_locked<T: Send + 'static>(
+        self,
+        pool: &Pool,
+        work: impl FnOnce(&mut DbConn, &TenantAccess) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        with_conn(pool, move |conn| {
+            write_transaction(conn, |conn| {
+                // The lock is an UPDATE; for a caller refused below, the transaction rolls it back.
+                if let Ok(tenant) = &self.tenant {
+                    match tenants::lock(conn, tenant, portcullis_db::now()) {
+                        Ok(()) | Err(DbError::NotFound) => {}
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                let access = self.authorize(conn)?;
+                work(conn, &access)
+            })
+        })
+        .await
+    }
+
+    /// The session or key is live, the caller belongs to the tenant (404 otherwise, as for a tenant
+    /// that does not exist), and holds the route's scope (403 naming it) unless acting on themself
+    /// where the route allows it.
+    fn authorize(self, conn: &mut DbConn) -> Result<TenantAccess, ApiError> {
+        let access = match self.credential {
+            Credential::Key(key) => key_access(conn, self.tenant, &key)?,
+            Credential::Token(claims) => {
                 let principal = Principal::confirm(conn, claims)?;
-                let tenant = tenant?;
-                // Not a member, or no such tenant: the same 404, so tenant ids leak nothing.
+                let tenant = self.tenant?;
                 let (roles, authority) =
                     resolve(conn, &tenant, &principal.user_id)?.ok_or_else(ApiError::not_found)?;
-                Ok(TenantAccess {
+                TenantAccess {
                     tenant,
                     user_id: principal.user_id,
                     api_key: None,
                     roles,
                     authority,
-                })
-            })
-            .await
-        }
+                }
+            }
+        };
+        access.authorize(self.scope, self.acting_on.as_deref())?;
+        Ok(access)
     }
 }
 
@@ -128,17 +222,16 @@ pub fn authority_of(
     }))
 }
 
-/// The standing the route guard resolved and checked. A handler can only get it on a route whose
-/// guard is a tenant scope, so it cannot run unauthorized by forgetting a check.
-impl FromRequest for TenantAccess {
+/// The caller of a tenant route, from its route guard. Only routes whose guard is a tenant scope
+/// have one; elsewhere this is a 500, never an unchecked caller.
+impl FromRequest for TenantCall {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(
-            req.extensions()
-                .get::<TenantAccess>()
-                .cloned()
+            req.extensions_mut()
+                .remove::<TenantCall>()
                 .ok_or_else(|| ApiError::internal("a tenant handler on a route without a tenant guard")),
         )
     }

@@ -2,11 +2,11 @@
 
 use actix_web::HttpResponse;
 use portcullis_db::audit::{self, AuditEvent};
-use portcullis_db::{write_transaction, DbConn, DbError, Pool, TenantId};
-use portcullis_web::{with_conn, ApiError, ClientInfo};
+use portcullis_db::{DbConn, DbError, Pool, TenantId};
+use portcullis_web::{path_id, ApiError, ClientInfo};
 use serde_json::Value;
 
-use crate::TenantAccess;
+use crate::{TenantAccess, TenantCall};
 
 /// Who did it.
 #[derive(Debug, Clone)]
@@ -71,11 +71,12 @@ pub fn record(
 }
 
 /// Removes (deletes or revokes) one resource of the tenant and records `action` in the same
-/// transaction; `remove` answering false means there was no such resource in this tenant: 404, and
-/// nothing is recorded. Answers 204.
+/// transaction (the caller's one unit of work); `id` is the path's raw id, and a malformed id or
+/// `remove` answering false means there was no such resource in this tenant: 404, and nothing is
+/// recorded. Answers 204.
 pub async fn remove_audited<F>(
     pool: &Pool,
-    access: TenantAccess,
+    call: TenantCall,
     client: ClientInfo,
     (action, target_type): (&'static str, &'static str),
     id: String,
@@ -84,20 +85,18 @@ pub async fn remove_audited<F>(
 where
     F: FnOnce(&mut DbConn, &TenantId, &str) -> Result<bool, DbError> + Send + 'static,
 {
-    with_conn(pool, move |conn| {
-        write_transaction(conn, |conn| {
-            if !remove(conn, &access.tenant, &id)? {
-                return Err(ApiError::not_found());
-            }
-            let change = Change {
-                action,
-                target_type,
-                target_id: &id,
-                details: serde_json::json!({}),
-            };
-            record(conn, &access.tenant, &Actor::from(&access), &client, change)?;
-            Ok(())
-        })
+    call.write(pool, move |conn, access| {
+        let id = path_id(id)?;
+        if !remove(conn, &access.tenant, &id)? {
+            return Err(ApiError::not_found());
+        }
+        let change = Change {
+            action,
+            target_type,
+            target_id: &id,
+            details: serde_json::json!({}),
+        };
+        record(conn, &access.tenant, &Actor::from(access), &client, change).map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

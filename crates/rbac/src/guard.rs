@@ -1,6 +1,7 @@
 //! The route guard: a middleware on every API resource that enforces each route's [`Guard`] before
-//! the handler runs. It resolves the caller once (a [`Principal`] for user routes, a [`TenantAccess`]
-//! for tenant routes), checks it, and leaves it in the request for the handler's extractor.
+//! the handler runs. A user route's [`Principal`] is resolved and checked here. A tenant route's
+//! credentials are checked here without I/O, and its standing and scope in the handler's one unit of
+//! work ([`TenantCall`]), which is the only way a handler gets at the tenant.
 
 use std::future::{ready, Ready};
 use std::rc::Rc;
@@ -13,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use portcullis_auth::Principal;
 use portcullis_web::Guard;
 
-use crate::TenantAccess;
+use crate::TenantCall;
 
 /// The guards of one resource, by method.
 #[derive(Clone)]
@@ -78,10 +79,9 @@ where
                     req.extensions_mut().insert(principal);
                 }
                 Some(Guard::Tenant { scope, or_self }) => {
-                    let access = TenantAccess::resolve(req.request()).await?;
-                    let acting_on = or_self.and_then(|name| req.match_info().get(name));
-                    access.authorize(scope, acting_on)?;
-                    req.extensions_mut().insert(access);
+                    // Credentials now; standing and scope in the handler's one unit of work.
+                    let call = TenantCall::prepare(req.request(), scope, or_self)?;
+                    req.extensions_mut().insert(call);
                 }
             }
             service.call(req).await

@@ -99,6 +99,18 @@ impl<T> Page<T> {
     }
 }
 
+impl PageRequest {
+    /// Answers the rows loaded for this request (at most [`fetch`](Self::fetch) of them) as a page.
+    pub fn respond<R, T: Serialize>(
+        &self,
+        rows: Vec<R>,
+        key: fn(&R) -> &str,
+        map: fn(R) -> T,
+    ) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Ok().json(Page::from_rows(self, rows, key, map))
+    }
+}
+
 /// Loads one page with `load(conn, after, how_many)` on a pooled connection and answers it as JSON:
 /// the shape every list route shares.
 pub async fn respond_page<R, T, L>(

@@ -7,18 +7,16 @@ use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Principal;
 use portcullis_db::invitations::{self, Invitation};
 use portcullis_db::{memberships, tenants, users, write_transaction, DbConn, DbError, Pool, TenantId};
-use portcullis_web::{
-    parse_email, path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody,
-};
+use portcullis_web::{parse_email, rfc3339, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
 
 use super::members::ListQuery;
-use super::{caller_now, forbidden, known_roles};
+use super::{forbidden, known_roles};
 use crate::audit::{self, Actor, Change};
 use crate::grants::may_invite;
-use crate::TenantAccess;
+use crate::TenantCall;
 
 const VALID_FOR_DAYS: i64 = 7;
 
@@ -85,21 +83,20 @@ impl InvitationBody {
 
 /// POST /tenants/{tid}/invitations
 pub async fn create(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateInvitation = body.parse()?;
     let token = random_token();
     let token_hash = hash_token(&token);
-    let invitation = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let invitation = call
+        .write(&pool, move |conn, access| {
+            let body: CreateInvitation = body.parse()?;
             let tenant = &access.tenant;
             let granted = known_roles(conn, tenant, &body.roles)?;
-            let caller = caller_now(conn, tenant, &access.user_id)?;
             // The rule acceptance checks again (see `accept`).
-            may_invite(caller, granted).map_err(forbidden)?;
+            may_invite(access.authority, granted).map_err(forbidden)?;
             let now = portcullis_db::now();
             // Validated when parsed; the same canonical form as the accounts it is matched against.
             let email = parse_email(&body.email).map_err(|problem| {
@@ -125,11 +122,10 @@ pub async fn create(
                 target_id: &invitation.id,
                 details: json!({"email": invitation.email, "roles": body.roles}),
             };
-            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
             Ok(invitation)
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(InvitationBody::new(&invitation, Some(token))))
@@ -137,38 +133,36 @@ pub async fn create(
 
 /// GET /tenants/{tid}/invitations
 pub async fn list(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = access.tenant;
-    let load = move |conn: &mut DbConn, after: Option<&str>, n| {
-        invitations::page_pending(conn, &tenant, portcullis_db::now(), after, n)
-    };
-    respond_page(
-        &pool,
-        query.page()?,
-        load,
-        |i| i.id.as_str(),
-        |i| InvitationBody::new(&i, None),
-    )
-    .await
+    let (page, rows) = call
+        .read(&pool, move |conn, access| {
+            let page = query.page()?;
+            let now = portcullis_db::now();
+            let rows =
+                invitations::page_pending(conn, &access.tenant, now, page.after.as_deref(), page.fetch())?;
+            Ok((page, rows))
+        })
+        .await?;
+    Ok(page.respond(rows, |i| i.id.as_str(), |i| InvitationBody::new(&i, None)))
 }
 
 /// DELETE /tenants/{tid}/invitations/{id}
 pub async fn revoke(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(path.into_inner().1)?;
+    let id = path.into_inner().1;
     let revoke = |conn: &mut DbConn, tenant: &TenantId, id: &str| {
         invitations::revoke(conn, tenant, id, portcullis_db::now())
     };
     audit::remove_audited(
         &pool,
-        access,
+        call,
         client,
         ("invitation.revoked", "invitation"),
         id,

@@ -2,18 +2,16 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::memberships::{self, Member};
-use portcullis_db::{tenants, write_transaction, DbConn, Pool};
-use portcullis_web::{
-    path_id, respond_page, rfc3339, with_conn, ApiError, ClientInfo, JsonBody, PageRequest,
-};
+use portcullis_db::Pool;
+use portcullis_web::{path_id, rfc3339, ApiError, ClientInfo, JsonBody, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
 
-use super::{caller_now, forbidden, known_roles};
+use super::{forbidden, known_roles};
 use crate::audit::{self, Actor, Change};
 use crate::grants::{may_act_on, may_change_roles};
-use crate::TenantAccess;
+use crate::TenantCall;
 
 /// `?limit&cursor` of tenant lists.
 #[derive(Debug, Deserialize)]
@@ -61,20 +59,18 @@ fn last_owner() -> ApiError {
 
 /// GET /tenants/{tid}/members
 pub async fn list(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = access.tenant;
-    let load = move |conn: &mut DbConn, after: Option<&str>, n| memberships::page(conn, &tenant, after, n);
-    respond_page(
-        &pool,
-        query.page()?,
-        load,
-        |(m, _)| m.user_id.as_str(),
-        |(m, r)| MemberBody::new(m, r),
-    )
-    .await
+    let (page, rows) = call
+        .read(&pool, move |conn, access| {
+            let page = query.page()?;
+            let rows = memberships::page(conn, &access.tenant, page.after.as_deref(), page.fetch())?;
+            Ok((page, rows))
+        })
+        .await?;
+    Ok(page.respond(rows, |(m, _)| m.user_id.as_str(), |(m, r)| MemberBody::new(m, r)))
 }
 
 /// The body of `PUT …/roles`.
@@ -88,23 +84,21 @@ pub struct SetRoles {
 
 /// PUT /tenants/{tid}/members/{uid}/roles
 pub async fn set_roles(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: SetRoles = body.parse()?;
-    let user_id = path_id(path.into_inner().1)?;
-    let member = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let member = call
+        .write_locked(&pool, move |conn, access| {
+            let body: SetRoles = body.parse()?;
+            let user_id = path_id(path.into_inner().1)?;
             let tenant = &access.tenant;
-            tenants::lock(conn, tenant, portcullis_db::now())?;
             let granted = known_roles(conn, tenant, &body.roles)?;
             let before = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
             let from = crate::authority_of(conn, tenant, &before)?;
-            let caller = caller_now(conn, tenant, &access.user_id)?;
-            may_change_roles(caller, from, granted).map_err(forbidden)?;
+            may_change_roles(access.authority, from, granted).map_err(forbidden)?;
             memberships::set_roles(conn, tenant, &user_id, &body.roles)?;
             if memberships::count_owners(conn, tenant)? == 0 {
                 return Err(last_owner());
@@ -115,46 +109,40 @@ pub async fn set_roles(
                 target_id: &user_id,
                 details: json!({"from": before, "to": body.roles}),
             };
-            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
             Ok(memberships::find(conn, tenant, &user_id)?)
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Ok().json(MemberBody::new(member.0, member.1)))
 }
 
 /// DELETE /tenants/{tid}/members/{uid}
 pub async fn remove(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user_id) = path.into_inner();
-    let user_id = path_id(user_id)?;
-    with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let tenant = &access.tenant;
-            tenants::lock(conn, tenant, portcullis_db::now())?;
-            let held = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
-            if user_id != access.user_id {
-                let target = crate::authority_of(conn, tenant, &held)?;
-                let caller = caller_now(conn, tenant, &access.user_id)?;
-                may_act_on(caller, target).map_err(forbidden)?;
-            }
-            memberships::remove(conn, tenant, &user_id)?;
-            if memberships::count_owners(conn, tenant)? == 0 {
-                return Err(last_owner());
-            }
-            let change = Change {
-                action: "member.removed",
-                target_type: "user",
-                target_id: &user_id,
-                details: json!({"roles": held}),
-            };
-            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
-            Ok(())
-        })
+    call.write_locked(&pool, move |conn, access| {
+        let user_id = path_id(path.into_inner().1)?;
+        let tenant = &access.tenant;
+        let held = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
+        if user_id != access.user_id {
+            let target = crate::authority_of(conn, tenant, &held)?;
+            may_act_on(access.authority, target).map_err(forbidden)?;
+        }
+        memberships::remove(conn, tenant, &user_id)?;
+        if memberships::count_owners(conn, tenant)? == 0 {
+            return Err(last_owner());
+        }
+        let change = Change {
+            action: "member.removed",
+            target_type: "user",
+            target_id: &user_id,
+            details: json!({"roles": held}),
+        };
+        audit::record(conn, tenant, &Actor::from(access), &client, change)?;
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

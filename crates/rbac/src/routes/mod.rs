@@ -221,11 +221,3 @@ pub(crate) fn known_roles(
     }
     crate::authority_of(conn, tenant, names)
 }
-
-/// Re-reads the caller's standing inside a write transaction, so a check cannot act on authority the
-/// caller lost a moment ago.
-pub(crate) fn caller_now(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<Authority, ApiError> {
-    crate::resolve(conn, tenant, user_id)?
-        .map(|(_, authority)| authority)
-        .ok_or_else(ApiError::not_found)
-}

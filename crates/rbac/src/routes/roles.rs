@@ -2,17 +2,17 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::roles::{self as role_rows, Role};
-use portcullis_db::{memberships, write_transaction, DbError, Pool};
-use portcullis_web::{double_option, with_conn, ApiError, ClientInfo, FieldError, JsonBody};
+use portcullis_db::{memberships, DbError, Pool};
+use portcullis_web::{double_option, ApiError, ClientInfo, FieldError, JsonBody};
 use serde::Deserialize;
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
 
-use super::{caller_now, forbidden};
+use super::forbidden;
 use crate::audit::{self, Actor, Change};
 use crate::grants::may_define_role;
 use crate::scopes::{builtin, builtin_roles, Scopes};
-use crate::TenantAccess;
+use crate::TenantCall;
 
 const MAX_CUSTOM_ROLES: i64 = 100;
 const DESCRIPTION_MAX: usize = 500;
@@ -51,8 +51,12 @@ fn custom_body(role: &Role) -> RoleBody {
 }
 
 /// GET /tenants/{tid}/roles
-pub async fn list(access: TenantAccess, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
-    let custom = with_conn(&pool, move |conn| Ok(role_rows::list(conn, &access.tenant)?)).await?;
+pub async fn list(call: TenantCall, pool: web::Data<Pool>) -> Result<HttpResponse, ApiError> {
+    let custom = call
+        .read(&pool, move |conn, access| {
+            Ok(role_rows::list(conn, &access.tenant)?)
+        })
+        .await?;
     let mut items: Vec<RoleBody> = builtin_roles()
         .iter()
         .map(|(n, d, s)| role_body(n, Some(d), *s, true))
@@ -157,25 +161,24 @@ fn builtin_role() -> ApiError {
 
 /// POST /tenants/{tid}/roles
 pub async fn create(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateRole = body.parse()?;
-    let scopes = parse_scopes(&body.scopes)?;
     let taken = || ApiError::Conflict {
         code: "role_name_taken",
         detail: "a role with this name exists".into(),
     };
-    if builtin(&body.name).is_some() {
-        return Err(taken());
-    }
-    let role = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let role = call
+        .write_locked(&pool, move |conn, access| {
+            let body: CreateRole = body.parse()?;
+            let scopes = parse_scopes(&body.scopes)?;
+            if builtin(&body.name).is_some() {
+                return Err(taken());
+            }
             let tenant = &access.tenant;
-            let caller = caller_now(conn, tenant, &access.user_id)?;
-            may_define_role(caller, Scopes::NONE, scopes).map_err(forbidden)?;
+            may_define_role(access.authority, Scopes::NONE, scopes).map_err(forbidden)?;
             if role_rows::count(conn, tenant)? >= MAX_CUSTOM_ROLES {
                 return Err(ApiError::Conflict {
                     code: "role_limit_reached",
@@ -201,11 +204,10 @@ pub async fn create(
                 target_id: &role.name,
                 details: json!({"scopes": scopes.names()}),
             };
-            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
             Ok(role)
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Created().json(custom_body(&role)))
 }
 
@@ -230,27 +232,26 @@ impl Validate for UpdateRole {
 
 /// PATCH /tenants/{tid}/roles/{name}
 pub async fn update(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let body: UpdateRole = body.parse()?;
-    let (_, name) = path.into_inner();
-    if builtin(&name).is_some() {
-        return Err(builtin_role());
-    }
-    let name = path_role_name(name)?;
-    let new_scopes = body.scopes.as_deref().map(parse_scopes).transpose()?;
-    let role = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
+    let role = call
+        .write_locked(&pool, move |conn, access| {
+            let body: UpdateRole = body.parse()?;
+            let (_, name) = path.into_inner();
+            if builtin(&name).is_some() {
+                return Err(builtin_role());
+            }
+            let name = path_role_name(name)?;
+            let new_scopes = body.scopes.as_deref().map(parse_scopes).transpose()?;
             let tenant = &access.tenant;
             let role = role_rows::find(conn, tenant, &name)?;
             let before = Scopes::from_stored(&role.scopes);
             let after = new_scopes.unwrap_or(before);
-            let caller = caller_now(conn, tenant, &access.user_id)?;
-            may_define_role(caller, before, after).map_err(forbidden)?;
+            may_define_role(access.authority, before, after).map_err(forbidden)?;
             let description = match body.description {
                 Some(description) => description,
                 None => role.description.clone(),
@@ -270,43 +271,40 @@ pub async fn update(
                 target_id: &name,
                 details,
             };
-            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
+            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
             Ok(role_rows::find(conn, tenant, &name)?)
         })
-    })
-    .await?;
+        .await?;
     Ok(HttpResponse::Ok().json(custom_body(&role)))
 }
 
 /// DELETE /tenants/{tid}/roles/{name}
 pub async fn delete(
-    access: TenantAccess,
+    call: TenantCall,
     pool: web::Data<Pool>,
     client: ClientInfo,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, name) = path.into_inner();
-    if builtin(&name).is_some() {
-        return Err(builtin_role());
-    }
-    let name = path_role_name(name)?;
-    with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let tenant = &access.tenant;
-            let role = role_rows::find(conn, tenant, &name)?;
-            let caller = caller_now(conn, tenant, &access.user_id)?;
-            may_define_role(caller, Scopes::from_stored(&role.scopes), Scopes::NONE).map_err(forbidden)?;
-            let stripped = memberships::strip_role(conn, tenant, &name)?;
-            role_rows::delete(conn, tenant, &name)?;
-            let change = Change {
-                action: "role.deleted",
-                target_type: "role",
-                target_id: &name,
-                details: json!({"members_affected": stripped}),
-            };
-            audit::record(conn, tenant, &Actor::from(&access), &client, change)?;
-            Ok(())
-        })
+    call.write_locked(&pool, move |conn, access| {
+        let (_, name) = path.into_inner();
+        if builtin(&name).is_some() {
+            return Err(builtin_role());
+        }
+        let name = path_role_name(name)?;
+        let tenant = &access.tenant;
+        let role = role_rows::find(conn, tenant, &name)?;
+        let before = Scopes::from_stored(&role.scopes);
+        may_define_role(access.authority, before, Scopes::NONE).map_err(forbidden)?;
+        let stripped = memberships::strip_role(conn, tenant, &name)?;
+        role_rows::delete(conn, tenant, &name)?;
+        let change = Change {
+            action: "role.deleted",
+            target_type: "role",
+            target_id: &name,
+            details: json!({"members_affected": stripped}),
+        };
+        audit::record(conn, tenant, &Actor::from(access), &client, change)?;
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

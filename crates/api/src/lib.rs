@@ -10,6 +10,7 @@ pub mod tenants;
 
 use actix_web::http::Method;
 use portcullis_rbac::routes::invitations::TenantBody;
+use portcullis_rbac::scopes::Scope;
 use portcullis_web::{op, route, Guard, RouteDef, LIST_QUERY};
 use utoipa::openapi::Type;
 
@@ -19,7 +20,6 @@ pub fn routes() -> Vec<RouteDef> {
     use keys::{CreateKey, KeyBody};
     use projects::{CreateProject, ProjectBody, UpdateProject};
     use tenants::{CreateTenant, UpdateTenant};
-    let tenant = Guard::tenant;
     vec![
         route(
             "CreateTenant",
@@ -50,7 +50,7 @@ pub fn routes() -> Vec<RouteDef> {
             "GetTenant",
             Method::GET,
             "/tenants/{tid}",
-            tenant("tenant:read"),
+            Scope::TenantRead.guard(),
             |r| r.to(tenants::get),
             |s| op("Read the tenant", "tenants", 200).returns(s.of::<TenantBody>()),
         ),
@@ -58,7 +58,7 @@ pub fn routes() -> Vec<RouteDef> {
             "UpdateTenant",
             Method::PATCH,
             "/tenants/{tid}",
-            tenant("tenant:update"),
+            Scope::TenantUpdate.guard(),
             |r| r.to(tenants::update),
             |s| {
                 op("Rename the tenant", "tenants", 200)
@@ -70,7 +70,7 @@ pub fn routes() -> Vec<RouteDef> {
             "DeleteTenant",
             Method::DELETE,
             "/tenants/{tid}",
-            tenant("tenant:delete"),
+            Scope::TenantDelete.guard(),
             |r| r.to(tenants::delete),
             |_| op("Delete the tenant and all its rows", "tenants", 204),
         ),
@@ -78,7 +78,7 @@ pub fn routes() -> Vec<RouteDef> {
             "ListProjects",
             Method::GET,
             "/tenants/{tid}/projects",
-            tenant("projects:read"),
+            Scope::ProjectsRead.guard(),
             |r| r.to(projects::list),
             |s| {
                 op("List projects", "projects", 200)
@@ -94,7 +94,7 @@ pub fn routes() -> Vec<RouteDef> {
             "CreateProject",
             Method::POST,
             "/tenants/{tid}/projects",
-            tenant("projects:write"),
+            Scope::ProjectsWrite.guard(),
             |r| r.to(projects::create),
             |s| {
                 op("Create a project", "projects", 201)
@@ -106,7 +106,7 @@ pub fn routes() -> Vec<RouteDef> {
             "GetProject",
             Method::GET,
             "/tenants/{tid}/projects/{pid}",
-            tenant("projects:read"),
+            Scope::ProjectsRead.guard(),
             |r| r.to(projects::get),
             |s| op("Read a project", "projects", 200).returns(s.of::<ProjectBody>()),
         ),
@@ -114,7 +114,7 @@ pub fn routes() -> Vec<RouteDef> {
             "UpdateProject",
             Method::PATCH,
             "/tenants/{tid}/projects/{pid}",
-            tenant("projects:write"),
+            Scope::ProjectsWrite.guard(),
             |r| r.to(projects::update),
             |s| {
                 op("Change a project (If-Match optional)", "projects", 200)
@@ -127,7 +127,7 @@ pub fn routes() -> Vec<RouteDef> {
             "DeleteProject",
             Method::DELETE,
             "/tenants/{tid}/projects/{pid}",
-            tenant("projects:delete"),
+            Scope::ProjectsDelete.guard(),
             |r| r.to(projects::delete),
             |_| op("Delete a project", "projects", 204),
         ),
@@ -135,7 +135,7 @@ pub fn routes() -> Vec<RouteDef> {
             "CreateApiKey",
             Method::POST,
             "/tenants/{tid}/api-keys",
-            tenant("api_keys:manage"),
+            Scope::ApiKeysManage.guard(),
             |r| r.to(keys::create),
             |s| {
                 op("Create an API key (shown once)", "api-keys", 201)
@@ -147,7 +147,7 @@ pub fn routes() -> Vec<RouteDef> {
             "ListApiKeys",
             Method::GET,
             "/tenants/{tid}/api-keys",
-            tenant("api_keys:manage"),
+            Scope::ApiKeysManage.guard(),
             |r| r.to(keys::list),
             |s| {
                 op("List API keys", "api-keys", 200)
@@ -159,7 +159,7 @@ pub fn routes() -> Vec<RouteDef> {
             "RevokeApiKey",
             Method::DELETE,
             "/tenants/{tid}/api-keys/{id}",
-            tenant("api_keys:manage"),
+            Scope::ApiKeysManage.guard(),
             |r| r.to(keys::revoke),
             |_| op("Revoke an API key", "api-keys", 204),
         ),
@@ -167,7 +167,7 @@ pub fn routes() -> Vec<RouteDef> {
             "ListAuditEvents",
             Method::GET,
             "/tenants/{tid}/audit-events",
-            tenant("audit:read"),
+            Scope::AuditRead.guard(),
             |r| r.to(audit_log::list),
             |s| {
                 op("The audit log, newest first", "audit", 200)

@@ -1,64 +1,115 @@
-//! The scope catalog and the built-in roles.
+//! The scope catalog ([`Scope`]) and the built-in roles.
 
-/// Every scope, with the description `GET /scopes` shows. The order fixes each scope's bit.
-pub const CATALOG: [(&str, &str); 13] = [
-    ("tenant:read", "Read the tenant's name and settings"),
-    ("tenant:update", "Rename the tenant"),
-    ("tenant:delete", "Delete the tenant and everything in it"),
-    ("members:read", "List members and their roles"),
-    ("members:invite", "Invite people and manage pending invitations"),
-    ("members:manage", "Change members' roles and remove members"),
-    ("roles:read", "List roles and their scopes"),
-    ("roles:manage", "Create, change and delete custom roles"),
-    ("projects:read", "List and read projects"),
-    ("projects:write", "Create and change projects"),
-    ("projects:delete", "Delete projects"),
-    ("api_keys:manage", "Create, list and revoke API keys"),
-    ("audit:read", "Read the audit log"),
-];
-
-/// A scope name, as the OpenAPI document lists them.
-#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
-pub enum ScopeName {
+/// Every scope: the one catalog. Names, descriptions and bits (the declaration order) come from here;
+/// route definitions name their scope with it, so a misspelt scope does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+pub enum Scope {
+    /// `tenant:read`: Read the tenant's name and settings.
     #[serde(rename = "tenant:read")]
-    /// tenant:read
     TenantRead,
+    /// `tenant:update`: Rename the tenant.
     #[serde(rename = "tenant:update")]
-    /// tenant:update
     TenantUpdate,
+    /// `tenant:delete`: Delete the tenant and everything in it.
     #[serde(rename = "tenant:delete")]
-    /// tenant:delete
     TenantDelete,
+    /// `members:read`: List members and their roles.
     #[serde(rename = "members:read")]
-    /// members:read
     MembersRead,
+    /// `members:invite`: Invite people and manage pending invitations.
     #[serde(rename = "members:invite")]
-    /// members:invite
     MembersInvite,
+    /// `members:manage`: Change members' roles and remove members.
     #[serde(rename = "members:manage")]
-    /// members:manage
     MembersManage,
+    /// `roles:read`: List roles and their scopes.
     #[serde(rename = "roles:read")]
-    /// roles:read
     RolesRead,
+    /// `roles:manage`: Create, change and delete custom roles.
     #[serde(rename = "roles:manage")]
-    /// roles:manage
     RolesManage,
+    /// `projects:read`: List and read projects.
     #[serde(rename = "projects:read")]
-    /// projects:read
     ProjectsRead,
+    /// `projects:write`: Create and change projects.
     #[serde(rename = "projects:write")]
-    /// projects:write
     ProjectsWrite,
+    /// `projects:delete`: Delete projects.
     #[serde(rename = "projects:delete")]
-    /// projects:delete
     ProjectsDelete,
+    /// `api_keys:manage`: Create, list and revoke API keys.
     #[serde(rename = "api_keys:manage")]
-    /// api_keys:manage
     ApiKeysManage,
+    /// `audit:read`: Read the audit log.
     #[serde(rename = "audit:read")]
-    /// audit:read
     AuditRead,
+}
+
+impl Scope {
+    /// The catalog, in bit order.
+    pub const ALL: [Scope; 13] = [
+        Scope::TenantRead,
+        Scope::TenantUpdate,
+        Scope::TenantDelete,
+        Scope::MembersRead,
+        Scope::MembersInvite,
+        Scope::MembersManage,
+        Scope::RolesRead,
+        Scope::RolesManage,
+        Scope::ProjectsRead,
+        Scope::ProjectsWrite,
+        Scope::ProjectsDelete,
+        Scope::ApiKeysManage,
+        Scope::AuditRead,
+    ];
+
+    /// The name in tokens, roles and the API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Scope::TenantRead => "tenant:read",
+            Scope::TenantUpdate => "tenant:update",
+            Scope::TenantDelete => "tenant:delete",
+            Scope::MembersRead => "members:read",
+            Scope::MembersInvite => "members:invite",
+            Scope::MembersManage => "members:manage",
+            Scope::RolesRead => "roles:read",
+            Scope::RolesManage => "roles:manage",
+            Scope::ProjectsRead => "projects:read",
+            Scope::ProjectsWrite => "projects:write",
+            Scope::ProjectsDelete => "projects:delete",
+            Scope::ApiKeysManage => "api_keys:manage",
+            Scope::AuditRead => "audit:read",
+        }
+    }
+
+    /// What `GET /scopes` says about it.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Scope::TenantRead => "Read the tenant's name and settings",
+            Scope::TenantUpdate => "Rename the tenant",
+            Scope::TenantDelete => "Delete the tenant and everything in it",
+            Scope::MembersRead => "List members and their roles",
+            Scope::MembersInvite => "Invite people and manage pending invitations",
+            Scope::MembersManage => "Change members' roles and remove members",
+            Scope::RolesRead => "List roles and their scopes",
+            Scope::RolesManage => "Create, change and delete custom roles",
+            Scope::ProjectsRead => "List and read projects",
+            Scope::ProjectsWrite => "Create and change projects",
+            Scope::ProjectsDelete => "Delete projects",
+            Scope::ApiKeysManage => "Create, list and revoke API keys",
+            Scope::AuditRead => "Read the audit log",
+        }
+    }
+
+    /// The one-scope set.
+    pub const fn bit(self) -> Scopes {
+        Scopes(1 << self as u16)
+    }
+
+    /// The route guard of a tenant route needing this scope.
+    pub const fn guard(self) -> portcullis_web::Guard {
+        portcullis_web::Guard::tenant(self.name())
+    }
 }
 
 /// A scope an API key may hold, as the OpenAPI document lists them.
@@ -98,16 +149,13 @@ impl Scopes {
     /// No scope.
     pub const NONE: Scopes = Scopes(0);
     /// Every scope in the catalog.
-    pub const ALL: Scopes = Scopes((1 << CATALOG.len()) - 1);
-    /// `members:invite` (its bit is its place in [`CATALOG`]; a unit test checks it).
-    pub const MEMBERS_INVITE: Scopes = Scopes(1 << 4);
+    pub const ALL: Scopes = Scopes((1 << Scope::ALL.len()) - 1);
+    /// `members:invite`.
+    pub const MEMBERS_INVITE: Scopes = Scope::MembersInvite.bit();
 
     /// The scope with this name, if it is in the catalog.
     pub fn named(name: &str) -> Option<Scopes> {
-        CATALOG
-            .iter()
-            .position(|(n, _)| *n == name)
-            .map(|i| Scopes(1 << i))
+        Scope::ALL.iter().find(|s| s.name() == name).map(|s| s.bit())
     }
 
     /// Parses names; the first unknown name is the error.
@@ -146,11 +194,10 @@ impl Scopes {
 
     /// The names, in catalog order.
     pub fn names(self) -> Vec<&'static str> {
-        CATALOG
+        Scope::ALL
             .iter()
-            .enumerate()
-            .filter(|(i, _)| self.0 & (1 << i) != 0)
-            .map(|(_, (n, _))| *n)
+            .filter(|s| self.contains(s.bit()))
+            .map(|s| s.name())
             .collect()
     }
 
@@ -183,36 +230,31 @@ pub const VIEWER: &str = "viewer";
 
 /// The built-in roles: name, description, scopes.
 pub fn builtin_roles() -> [(&'static str, &'static str, Scopes); 4] {
-    let named = |names: &[&str]| {
-        names
-            .iter()
-            .filter_map(|n| Scopes::named(n))
-            .fold(Scopes::NONE, |a, s| a | s)
-    };
-    let tenant_delete = named(&["tenant:delete"]);
+    let set = |scopes: &[Scope]| scopes.iter().fold(Scopes::NONE, |acc, s| acc | s.bit());
+    use Scope::*;
     [
         (OWNER, "Every scope, including deleting the tenant", Scopes::ALL),
         (
             ADMIN,
             "Every scope but deleting the tenant",
-            Scopes::ALL.minus(tenant_delete),
+            Scopes::ALL.minus(TenantDelete.bit()),
         ),
         (
             EDITOR,
             "Reads the tenant and works on projects",
-            named(&[
-                "tenant:read",
-                "members:read",
-                "roles:read",
-                "projects:read",
-                "projects:write",
-                "projects:delete",
+            set(&[
+                TenantRead,
+                MembersRead,
+                RolesRead,
+                ProjectsRead,
+                ProjectsWrite,
+                ProjectsDelete,
             ]),
         ),
         (
             VIEWER,
             "Reads the tenant, its members and projects",
-            named(&["tenant:read", "members:read", "projects:read"]),
+            set(&[TenantRead, MembersRead, ProjectsRead]),
         ),
     ]
 }

@@ -12,14 +12,13 @@ use portcullis_web::{op, route, Guard, RouteDef, LIST_QUERY};
 use portcullis_web::{ApiError, FieldError};
 
 use crate::grants::{Authority, Denied};
-use crate::scopes::{builtin, CATALOG};
+use crate::scopes::{builtin, Scope};
 
 /// Every authorization route under `/api/v1`.
 pub fn list() -> Vec<RouteDef> {
     use invitations::{AcceptInvitation, CreateInvitation, InvitationBody, TenantBody};
     use members::{MemberBody, SetRoles};
     use roles::{CreateRole, RoleBody, RoleList, UpdateRole};
-    let tenant = Guard::tenant;
     vec![
         route(
             "ListScopes",
@@ -47,7 +46,7 @@ pub fn list() -> Vec<RouteDef> {
             "ListMembers",
             Method::GET,
             "/tenants/{tid}/members",
-            tenant("members:read"),
+            Scope::MembersRead.guard(),
             |r| r.to(members::list),
             |s| {
                 op("List members", "members", 200)
@@ -59,7 +58,7 @@ pub fn list() -> Vec<RouteDef> {
             "SetMemberRoles",
             Method::PUT,
             "/tenants/{tid}/members/{uid}/roles",
-            tenant("members:manage"),
+            Scope::MembersManage.guard(),
             |r| r.to(members::set_roles),
             |s| {
                 op("Replace a member's roles", "members", 200)
@@ -83,7 +82,7 @@ pub fn list() -> Vec<RouteDef> {
             "CreateInvitation",
             Method::POST,
             "/tenants/{tid}/invitations",
-            tenant("members:invite"),
+            Scope::MembersInvite.guard(),
             |r| r.to(invitations::create),
             |s| {
                 op("Invite someone (the token is shown once)", "members", 201)
@@ -95,7 +94,7 @@ pub fn list() -> Vec<RouteDef> {
             "ListInvitations",
             Method::GET,
             "/tenants/{tid}/invitations",
-            tenant("members:invite"),
+            Scope::MembersInvite.guard(),
             |r| r.to(invitations::list),
             |s| {
                 op("Pending invitations", "members", 200)
@@ -107,7 +106,7 @@ pub fn list() -> Vec<RouteDef> {
             "RevokeInvitation",
             Method::DELETE,
             "/tenants/{tid}/invitations/{id}",
-            tenant("members:invite"),
+            Scope::MembersInvite.guard(),
             |r| r.to(invitations::revoke),
             |_| op("Revoke an invitation", "members", 204),
         ),
@@ -115,7 +114,7 @@ pub fn list() -> Vec<RouteDef> {
             "ListRoles",
             Method::GET,
             "/tenants/{tid}/roles",
-            tenant("roles:read"),
+            Scope::RolesRead.guard(),
             |r| r.to(roles::list),
             |s| op("Built-in and custom roles", "roles", 200).returns(s.of::<RoleList>()),
         ),
@@ -123,7 +122,7 @@ pub fn list() -> Vec<RouteDef> {
             "CreateRole",
             Method::POST,
             "/tenants/{tid}/roles",
-            tenant("roles:manage"),
+            Scope::RolesManage.guard(),
             |r| r.to(roles::create),
             |s| {
                 op("Create a custom role", "roles", 201)
@@ -136,7 +135,7 @@ pub fn list() -> Vec<RouteDef> {
             "UpdateRole",
             Method::PATCH,
             "/tenants/{tid}/roles/{name}",
-            tenant("roles:manage"),
+            Scope::RolesManage.guard(),
             |r| r.to(roles::update),
             |s| {
                 op("Change a custom role", "roles", 200)
@@ -149,7 +148,7 @@ pub fn list() -> Vec<RouteDef> {
             "DeleteRole",
             Method::DELETE,
             "/tenants/{tid}/roles/{name}",
-            tenant("roles:manage"),
+            Scope::RolesManage.guard(),
             |r| r.to(roles::delete),
             |_| op("Delete a custom role", "roles", 204).errors(&[409]),
         ),
@@ -171,9 +170,12 @@ pub struct ScopeList {
 
 /// GET /scopes
 pub async fn list_scopes(_principal: Principal) -> HttpResponse {
-    let items = CATALOG
+    let items = Scope::ALL
         .iter()
-        .map(|(name, description)| ScopeBody { name, description })
+        .map(|scope| ScopeBody {
+            name: scope.name(),
+            description: scope.description(),
+        })
         .collect();
     HttpResponse::Ok().json(ScopeList { items })
 }

@@ -133,7 +133,7 @@ pub struct CreateRole {
     name: String,
     #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
-    #[schema(value_type = Vec<crate::scopes::ScopeName>)]
+    #[schema(value_type = Vec<crate::scopes::Scope>)]
     scopes: Vec<String>,
 }
 
@@ -218,7 +218,7 @@ pub struct UpdateRole {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
     description: Option<Option<String>>,
-    #[schema(value_type = Option<Vec<crate::scopes::ScopeName>>)]
+    #[schema(value_type = Option<Vec<crate::scopes::Scope>>)]
     scopes: Option<Vec<String>>,
 }
 

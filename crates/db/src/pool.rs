@@ -3,7 +3,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 
 use crate::conn::{DatabaseUrl, DbConn};
-use crate::DbError;
+use crate::{lock_writes, DbError};
 
 /// The connection pool every request draws from.
 pub type Pool = r2d2::Pool<Manager>;
@@ -14,9 +14,11 @@ pub struct PoolOptions {
     /// Most connections open at once.
     pub max_size: u32,
     /// How long a request waits for a connection before it gets 503 (r2d2's default of 30 s would
-    /// leave clients hanging while the database is down).
+    /// leave clients hanging while the database is down); on SQLite also how long a write waits for
+    /// the other writes of this process (see `tx`).
     pub checkout_timeout: Duration,
-    /// How long a SQLite connection waits for another writer's lock.
+    /// How long a SQLite connection waits for the write lock of another process (SQLite's
+    /// `busy_timeout`; the writers of this process queue before they reach it).
     pub sqlite_busy_timeout: Duration,
 }
 
@@ -35,7 +37,7 @@ impl Default for PoolOptions {
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
-    sqlite_busy_timeout: Duration,
+    options: PoolOptions,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -43,7 +45,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = DbError;
 
     fn connect(&self) -> Result<DbConn, DbError> {
-        self.url.establish(self.sqlite_busy_timeout)
+        self.url.establish(&self.options)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
@@ -60,7 +62,7 @@ impl r2d2::ManageConnection for Manager {
 pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Pool {
     let manager = Manager {
         url: url.clone(),
-        sqlite_busy_timeout: options.sqlite_busy_timeout,
+        options: options.clone(),
     };
     r2d2::Pool::builder()
         .max_size(options.max_size)
@@ -73,7 +75,7 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Pool {
 /// Opens a single connection outside any pool, with the driver's own error on failure; start-up and
 /// `portcullis migrate` use it so a wrong password is reported as PostgreSQL says it.
 pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<DbConn, DbError> {
-    let mut conn = url.establish(options.sqlite_busy_timeout)?;
+    let mut conn = url.establish(options)?;
     if let DbConn::Sqlite(sqlite) = &mut conn {
         // WAL is a property of the file, so setting it once at start-up covers every later connection.
         sqlite
@@ -104,6 +106,9 @@ impl r2d2::HandleError<DbError> for LogErrors {
 /// Whether the database can take a write right now. SQLite answers `SELECT 1` even while another
 /// process holds the write lock, so it takes (and releases) the write lock instead.
 pub fn check_ready(conn: &mut DbConn) -> Result<(), DbError> {
+    // Behind this process's own writers, like any write (see `tx`): only another process holding the
+    // lock for longer than `busy_timeout` makes the database unready.
+    let _writing = lock_writes(conn)?;
     match conn {
         DbConn::Postgres(pg) => pg.batch_execute("SELECT 1"),
         DbConn::Sqlite(sqlite) => sqlite.batch_execute("BEGIN IMMEDIATE; ROLLBACK;"),

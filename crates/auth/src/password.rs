@@ -5,8 +5,8 @@
 //! that size in its arenas (after the first free it raises its mmap threshold to the block size), so
 //! idle RSS grew from 17 to 46 MiB after a few sign-ins and to hundreds of MiB in a login storm. Here
 //! each hashing thread hashes into a block of its own that it reuses from one hash to the next
-//! ([`Scratch`]), so memory is bounded by `HASH_CONCURRENCY × m`, and gives the block back after
-//! [`IDLE_RELEASE`] without work. The block is allocated with a capacity above glibc's largest mmap
+//! (`Scratch`), so memory is bounded by `HASH_CONCURRENCY × m`, and gives the block back after
+//! `IDLE_RELEASE` (5 s) without work. The block is allocated with a capacity above glibc's largest mmap
 //! threshold (32 MiB), so it always gets its own mapping and freeing it returns it to the system
 //! (only the `m` KiB that argon2 touches become resident).
 //!

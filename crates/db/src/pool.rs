@@ -46,14 +46,14 @@ const SUSPECT_FOR: Duration = Duration::from_secs(30);
 ///
 /// - when a query finds the server gone, libpq marks the connection bad and diesel puts the
 ///   connection's transaction manager in its error state (`DatabaseErrorKind::ClosedConnection` or
-///   `UnableToSendCommand` for the query itself, a 503); [`Manager::has_broken`] sees that state when
-///   the connection comes back to the pool, and r2d2 closes the connection instead of keeping it. A
+///   `UnableToSendCommand` for the query itself, a 503); `has_broken` sees that state when the
+///   connection comes back to the pool, and r2d2 closes the connection instead of keeping it. A
 ///   connection returned inside an open transaction (a panic in a transaction) is dropped too.
 /// - an outage rarely breaks just one connection: the other idle connections of the pool were cut
 ///   as well but do not know it yet. So a broken connection, or a failed attempt to open one, makes the
-///   whole pool suspect for [`SUSPECT_FOR`]: during that window each checkout is checked with a round
-///   trip ([`Manager::is_valid`]), and the dead idle connections are dropped there, before a request
-///   uses them. Outside the window the check is a clock read.
+///   whole pool suspect for `SUSPECT_FOR` (30 s): during that window each checkout is checked with a
+///   round trip (`is_valid`), and the dead idle connections are dropped there, before a request uses
+///   them. Outside the window the check is a clock read.
 ///
 /// So after an outage that nobody noticed (no request while the database was away) the first request
 /// that draws a dead connection gets 503, and the requests after it get live connections.

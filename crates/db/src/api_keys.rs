@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::api_keys;
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored API key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,6 +36,7 @@ pub struct ApiKey {
 
 /// Stores a key.
 pub fn insert(conn: &mut DbConn, key: &ApiKey) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(api_keys::table).values(key).execute(conn)?;
     Ok(())
 }
@@ -53,6 +54,7 @@ pub fn find_live(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> Resul
 
 /// Records a use.
 pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::update(api_keys::table.find(id))
         .set(api_keys::last_used_at.eq(now))
         .execute(conn)?;
@@ -81,6 +83,7 @@ pub fn page(
 
 /// Revokes a key of the tenant; false when there is no live one by that id.
 pub fn revoke(conn: &mut DbConn, tenant: &TenantId, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(
         api_keys::table
             .find(id)

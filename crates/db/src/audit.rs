@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::audit_events;
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored audit event.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,6 +36,7 @@ pub struct AuditEvent {
 
 /// Records an event.
 pub fn insert(conn: &mut DbConn, event: &AuditEvent) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(audit_events::table)
         .values(event)
         .execute(conn)?;

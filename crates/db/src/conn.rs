@@ -1,12 +1,11 @@
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
+use std::path::{Path, PathBuf};
 
-use crate::DbError;
+use crate::tx::WriterSlot;
+use crate::{DbError, PoolOptions};
 
 /// One connection to whichever backend `DATABASE_URL` names.
 #[derive(diesel::MultiConnection)]
@@ -78,8 +77,8 @@ impl DatabaseUrl {
     }
 
     /// Opens one connection, reporting the driver's own error. SQLite connections get the per-connection
-    /// pragmas here, so every pooled connection has them.
-    pub(crate) fn establish(&self, sqlite_busy_timeout: Duration) -> Result<DbConn, DbError> {
+    /// pragmas and their handle on the file's writer lock here, so every pooled connection has them.
+    pub(crate) fn establish(&self, options: &PoolOptions) -> Result<DbConn, DbError> {
         match self.backend {
             Backend::Postgres => Ok(DbConn::Postgres(PgConnection::establish(&self.url)?)),
             Backend::Sqlite => {
@@ -89,9 +88,10 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 conn.batch_execute(&format!(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL;",
-                    sqlite_busy_timeout.as_millis()
+                    options.sqlite_busy_timeout.as_millis()
                 ))
                 .map_err(DbError::from)?;
+                conn.set_instrumentation(WriterSlot::for_file(path, options.checkout_timeout));
                 Ok(DbConn::Sqlite(conn))
             }
         }

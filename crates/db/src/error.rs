@@ -49,9 +49,14 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 DbError::UniqueViolation(info.constraint_name().unwrap_or(info.message()).to_owned())
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                DbError::Unavailable(info.message().to_owned())
-            }
+            // The server went away: libpq marks the connection bad (diesel reports `ClosedConnection`),
+            // or the query could not even be sent (`UnableToSendCommand`, PostgreSQL only; SQLite uses
+            // it for SQL function registration, which this crate does not do). The pool drops such a
+            // connection when it comes back (`Manager::has_broken`).
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => DbError::Unavailable(info.message().to_owned()),
             // SQLite reports a lock it could not get within busy_timeout this way; PostgreSQL reports a
             // lost server the same way. Both are "try again later", not a bug.
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)

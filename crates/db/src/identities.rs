@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::identities;
-use crate::{DbConn, DbError};
+use crate::{lock_writes, DbConn, DbError};
 
 /// A linked external account.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -25,6 +25,7 @@ pub struct Identity {
 /// Links an account; an account linked elsewhere, or a second link of one provider to a user, is
 /// [`DbError::UniqueViolation`].
 pub fn insert(conn: &mut DbConn, identity: &Identity) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(identities::table)
         .values(identity)
         .execute(conn)?;
@@ -50,6 +51,7 @@ pub fn of_user(conn: &mut DbConn, user_id: &str) -> Result<Vec<Identity>, DbErro
 
 /// Unlinks the user's account at `provider`; false when none was linked.
 pub fn delete(conn: &mut DbConn, user_id: &str, provider: &str) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::delete(
         identities::table
             .filter(identities::user_id.eq(user_id))

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::invitations;
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored invitation.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,6 +36,7 @@ pub struct Invitation {
 
 /// Stores an invitation.
 pub fn insert(conn: &mut DbConn, invitation: &Invitation) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(invitations::table)
         .values(invitation)
         .execute(conn)?;
@@ -67,6 +68,7 @@ pub fn page_pending(
 
 /// Revokes a pending invitation of the tenant; false when there is none by that id.
 pub fn revoke(conn: &mut DbConn, tenant: &TenantId, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(
         invitations::table
             .find(id)
@@ -97,6 +99,7 @@ pub fn find_usable(
 
 /// Marks the invitation used; false when another request used it first.
 pub fn accept(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(
         invitations::table
             .find(id)

@@ -36,4 +36,4 @@ pub use ids::TenantId;
 pub use migrations::{applied_versions, migration_versions, revert_all_migrations, run_migrations};
 pub use pool::{build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions};
 pub use time::now;
-pub use tx::write_transaction;
+pub use tx::{lock_writes, write_transaction, WriteLock};

@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::login_throttles as lt;
-use crate::{write_transaction, DbConn, DbError};
+use crate::{lock_writes, write_transaction, DbConn, DbError};
 
 /// Whether a sign-in attempt may check the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,8 @@ pub fn refund(
 
 /// A correct password ends the count and any back-off of `key`.
 pub fn clear(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
+    let _writing = lock_writes(conn)?;
     diesel::delete(lt::table.find(key)).execute(conn)?;
     Ok(())
 }
@@ -99,6 +101,8 @@ pub fn clear(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
 /// Deletes the rows untouched since `before` whose window (if any) has ended: they hold nothing a
 /// later attempt would need, and unknown emails would otherwise accumulate for ever.
 pub fn delete_idle(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    let _writing = lock_writes(conn)?;
+    let _writing = lock_writes(conn)?;
     let window_over = lt::locked_until.is_null().or(lt::locked_until.lt(before));
     Ok(diesel::delete(lt::table.filter(lt::updated_at.lt(before)).filter(window_over)).execute(conn)?)
 }

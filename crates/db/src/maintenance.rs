@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{link_codes, login_codes, oauth_states, refresh_tokens, sessions};
-use crate::{login_throttles, DbConn, DbError};
+use crate::{lock_writes, login_throttles, DbConn, DbError};
 
 /// Rows are kept this long after they stopped being usable, so an investigation of a just-ended
 /// session or a late retry of a spent token still finds them.
@@ -36,6 +36,8 @@ impl Deleted {
 
 /// Deletes every row that stopped being usable before `now` (or a day before, see [`KEEP_DEAD_ROWS`]).
 pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> Result<Deleted, DbError> {
+    let _writing = lock_writes(conn)?;
+    let _writing = lock_writes(conn)?;
     let day_ago = now - Duration::seconds(KEEP_DEAD_ROWS);
     let oauth_states =
         diesel::delete(oauth_states::table.filter(oauth_states::expires_at.le(now))).execute(conn)?;

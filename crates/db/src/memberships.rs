@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{member_roles, memberships, users};
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// The name of the role that may do everything, including deleting the tenant.
 pub const OWNER: &str = "owner";
@@ -30,6 +30,7 @@ pub fn insert(
     roles: &[String],
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(memberships::table)
         .values((
             memberships::tenant_id.eq(tenant.as_str()),
@@ -66,6 +67,7 @@ pub fn set_roles(
     user_id: &str,
     roles: &[String],
 ) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::delete(
         member_roles::table
             .filter(member_roles::tenant_id.eq(tenant.as_str()))
@@ -88,6 +90,7 @@ pub fn set_roles(
 
 /// Removes a member; false when they were not one.
 pub fn remove(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::delete(memberships::table.find((tenant.as_str(), user_id))).execute(conn)?;
     Ok(changed == 1)
 }
@@ -103,6 +106,7 @@ pub fn count_owners(conn: &mut DbConn, tenant: &TenantId) -> Result<i64, DbError
 
 /// Removes a role from every member holding it (when a custom role is deleted).
 pub fn strip_role(conn: &mut DbConn, tenant: &TenantId, role: &str) -> Result<usize, DbError> {
+    let _writing = lock_writes(conn)?;
     Ok(diesel::delete(
         member_roles::table
             .filter(member_roles::tenant_id.eq(tenant.as_str()))

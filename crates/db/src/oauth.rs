@@ -4,10 +4,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{link_codes, login_codes, oauth_states, users};
-use crate::{DbConn, DbError};
+use crate::{lock_writes, DbConn, DbError};
 
 /// Remembers a state handed out with an authorize redirect.
 pub fn insert_state(conn: &mut DbConn, state_hash: &str, expires_at: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(oauth_states::table)
         .values((
             oauth_states::state_hash.eq(state_hash),
@@ -19,6 +20,7 @@ pub fn insert_state(conn: &mut DbConn, state_hash: &str, expires_at: NaiveDateTi
 
 /// Uses up a state: true only for the first use of an unexpired state.
 pub fn consume_state(conn: &mut DbConn, state_hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::delete(oauth_states::table.filter(oauth_states::expires_at.le(now))).execute(conn)?;
     let removed = diesel::delete(oauth_states::table.find(state_hash)).execute(conn)?;
     Ok(removed == 1)
@@ -41,6 +43,7 @@ pub struct NewCode<'a> {
 
 /// Stores a single-use code.
 pub fn insert_code(conn: &mut DbConn, code: &NewCode<'_>) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(login_codes::table)
         .values((
             login_codes::code_hash.eq(code.code_hash),
@@ -70,6 +73,7 @@ pub fn consume_code(
     purpose: &str,
     now: NaiveDateTime,
 ) -> Result<Option<SpentCode>, DbError> {
+    let _writing = lock_writes(conn)?;
     let usable = login_codes::table
         .find(code_hash)
         .filter(login_codes::purpose.eq(purpose))
@@ -109,6 +113,7 @@ pub struct LinkCode {
 
 /// Stores a link code, and drops the expired ones so the table holds only live flows.
 pub fn insert_link_code(conn: &mut DbConn, code: &LinkCode, now: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::delete(link_codes::table.filter(link_codes::expires_at.le(now))).execute(conn)?;
     diesel::insert_into(link_codes::table)
         .values(code)
@@ -123,6 +128,7 @@ pub fn consume_link_code(
     code_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<LinkCode>, DbError> {
+    let _writing = lock_writes(conn)?;
     let usable = link_codes::table
         .find(code_hash)
         .filter(link_codes::used_at.is_null())

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::projects;
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored project.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -32,6 +32,7 @@ pub struct Project {
 
 /// Stores a project.
 pub fn insert(conn: &mut DbConn, project: &Project) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(projects::table)
         .values(project)
         .execute(conn)?;
@@ -105,6 +106,7 @@ pub fn update(
     expected: Option<i64>,
     changes: &ProjectChanges<'_>,
 ) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let target = projects::table
         .find(id)
         .filter(projects::tenant_id.eq(tenant.as_str()));
@@ -121,6 +123,7 @@ pub fn update(
 
 /// Deletes a project of the tenant; false when there is none.
 pub fn delete(conn: &mut DbConn, tenant: &TenantId, id: &str) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::delete(
         projects::table
             .find(id)

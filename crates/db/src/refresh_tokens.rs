@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::refresh_tokens;
-use crate::{DbConn, DbError};
+use crate::{lock_writes, DbConn, DbError};
 
 /// A stored refresh token.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -26,6 +26,7 @@ pub struct RefreshToken {
 
 /// Stores a new token.
 pub fn insert(conn: &mut DbConn, token: &RefreshToken) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(refresh_tokens::table)
         .values(token)
         .execute(conn)?;
@@ -49,6 +50,7 @@ pub fn spend(
     successor_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(
         refresh_tokens::table
             .find(token_hash)

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::roles;
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored custom role.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -26,6 +26,7 @@ pub struct Role {
 
 /// Stores a role; a taken name is [`DbError::UniqueViolation`].
 pub fn insert(conn: &mut DbConn, role: &Role) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(roles::table).values(role).execute(conn)?;
     Ok(())
 }
@@ -68,6 +69,7 @@ pub fn update(
     scopes: &str,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(roles::table.find((tenant.as_str(), name)))
         .set((
             roles::description.eq(description),
@@ -83,6 +85,7 @@ pub fn update(
 
 /// Deletes a role.
 pub fn delete(conn: &mut DbConn, tenant: &TenantId, name: &str) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::delete(roles::table.find((tenant.as_str(), name))).execute(conn)?;
     if changed == 0 {
         return Err(DbError::NotFound);

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::security_events;
-use crate::{DbConn, DbError};
+use crate::{lock_writes, DbConn, DbError};
 
 /// A stored event.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -26,6 +26,7 @@ pub struct SecurityEvent {
 
 /// Records an event.
 pub fn insert(conn: &mut DbConn, event: &SecurityEvent) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(security_events::table)
         .values(event)
         .execute(conn)?;

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::sessions;
-use crate::{DbConn, DbError};
+use crate::{lock_writes, DbConn, DbError};
 
 /// A stored sign-in session.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -39,6 +39,7 @@ impl Session {
 
 /// Stores a new session.
 pub fn insert(conn: &mut DbConn, session: &Session) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(sessions::table)
         .values(session)
         .execute(conn)?;
@@ -87,6 +88,7 @@ pub fn touch(
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
 ) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::update(sessions::table.find(id))
         .set((
             sessions::last_used_at.eq(now),
@@ -98,6 +100,7 @@ pub fn touch(
 
 /// Revokes one of the user's sessions; false when it is not theirs or already revoked.
 pub fn revoke(conn: &mut DbConn, user_id: &str, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(
         sessions::table
             .find(id)
@@ -116,6 +119,7 @@ pub fn revoke_all_except(
     keep: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
+    let _writing = lock_writes(conn)?;
     let live = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null());

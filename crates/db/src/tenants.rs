@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::{memberships, tenants};
-use crate::{DbConn, DbError, TenantId};
+use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored organisation.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
@@ -24,6 +24,7 @@ pub struct Tenant {
 
 /// Stores a tenant; a taken slug is [`DbError::UniqueViolation`].
 pub fn insert(conn: &mut DbConn, tenant: &Tenant) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(tenants::table).values(tenant).execute(conn)?;
     Ok(())
 }
@@ -38,6 +39,7 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId) -> Result<Tenant, DbError> {
 
 /// Renames the tenant.
 pub fn rename(conn: &mut DbConn, tenant: &TenantId, name: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(tenants::table.find(tenant.as_str()))
         .set((tenants::name.eq(name), tenants::updated_at.eq(now)))
         .execute(conn)?;
@@ -51,6 +53,7 @@ pub fn rename(conn: &mut DbConn, tenant: &TenantId, name: &str, now: NaiveDateTi
 /// transaction already excludes other writers). Membership changes take it first, so "is there still
 /// another owner" checks cannot interleave.
 pub fn lock(conn: &mut DbConn, tenant: &TenantId, now: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(tenants::table.find(tenant.as_str()))
         .set(tenants::updated_at.eq(now))
         .execute(conn)?;
@@ -78,6 +81,7 @@ pub fn lock_in_order(conn: &mut DbConn, tenants: &[TenantId], now: NaiveDateTime
 
 /// Deletes the tenant; every tenant-owned row goes with it (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, tenant: &TenantId) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::delete(tenants::table.find(tenant.as_str())).execute(conn)?;
     if changed == 0 {
         return Err(DbError::NotFound);

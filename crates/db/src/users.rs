@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::users;
-use crate::{DbConn, DbError};
+use crate::{lock_writes, DbConn, DbError};
 
 /// A stored account.
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -48,6 +48,7 @@ pub struct NewUser<'a> {
 
 /// Inserts an account; a taken email is [`DbError::UniqueViolation`].
 pub fn insert(conn: &mut DbConn, user: &NewUser<'_>) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::insert_into(users::table).values(user).execute(conn)?;
     Ok(())
 }
@@ -73,6 +74,7 @@ pub fn set_display_name(
     name: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     let changed = diesel::update(users::table.find(id))
         .set((users::display_name.eq(name), users::updated_at.eq(now)))
         .execute(conn)?;
@@ -84,6 +86,7 @@ pub fn set_display_name(
 
 /// Replaces the password hash.
 pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::update(users::table.find(id))
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)?;
@@ -123,6 +126,7 @@ pub fn lock_for_deletion(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
 
 /// Deletes the account; its sessions, tokens and events go with it (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
     diesel::delete(users::table.find(id)).execute(conn)?;
     Ok(())
 }

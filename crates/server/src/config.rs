@@ -79,7 +79,7 @@ pub struct Settings {
     pub refresh_reuse_grace: Duration,
     /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`, `ARGON2_PARALLELISM`.
     pub argon2: HashParams,
-    /// `HASH_CONCURRENCY`.
+    /// `HASH_CONCURRENCY`: password hashes at once; by default the number of cores minus one (at least 1).
     pub hash_concurrency: usize,
     /// `RATE_LIMIT_*`.
     pub rate_limit: RateLimits,
@@ -238,8 +238,9 @@ impl Settings {
         let session_max_age = reader.seconds("SESSION_MAX_AGE_SECS", 90 * DAY, 1);
         let reuse_grace = reader.seconds("REFRESH_REUSE_GRACE_SECS", 10, 0);
         let argon2 = reader.argon2();
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let hash_concurrency = reader.parse("HASH_CONCURRENCY", Some(cores), "a number from 1 to 256");
+        // Default: all cores but one (at least one), so a login storm leaves a core for other requests.
+        let spare = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+        let hash_concurrency = reader.parse("HASH_CONCURRENCY", Some(spare), "a number from 1 to 256");
         if hash_concurrency.is_some_and(|n| n == 0 || n > 256) {
             reader.problem("HASH_CONCURRENCY must be from 1 to 256".into());
         }

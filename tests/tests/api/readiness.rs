@@ -184,3 +184,76 @@ async fn writes_during_an_outage_fail_fast_and_every_acknowledged_write_survives
         assert_eq!(response.status(), 200, "acknowledged project {id} is stored");
     }
 }
+
+/// How many server connections the app holds on its database (PostgreSQL), asked on a connection of
+/// the test's own, straight to the server.
+fn server_connections(app: &TestApp) -> i64 {
+    portcullis_tests::count_rows(
+        app,
+        "pg_stat_activity",
+        "datname = current_database() AND pid <> pg_backend_pid()",
+    )
+}
+
+#[actix_web::test]
+async fn connections_that_sat_in_the_pool_through_an_outage_are_replaced_without_a_restart() {
+    let (app, mut outage) = spawn_app_with_outage().await;
+    let tokens = app.signup("idle@example.com").await;
+    let token = portcullis_tests::access(&tokens).to_owned();
+    let tid = app.create_tenant(&token, "idle").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/tenants/{tid}");
+    let burst = || {
+        futures_util::future::join_all((0..8).map(|_| {
+            app.request(reqwest::Method::GET, &path, Some(&token))
+                .timeout(Duration::from_secs(6))
+                .send()
+        }))
+    };
+    let statuses = |responses: Vec<reqwest::Result<reqwest::Response>>| -> Vec<u16> {
+        responses
+            .into_iter()
+            .map(|r| r.expect("answered, not hung").status().as_u16())
+            .collect()
+    };
+    // Fill the pool (4 connections in tests) with live connections, then leave them idle.
+    for _ in 0..3 {
+        assert!(statuses(burst().await).iter().all(|s| *s == 200));
+    }
+    if app.db.is_postgres() {
+        assert!(
+            server_connections(&app) >= 2,
+            "the pool holds several connections before the outage"
+        );
+    }
+
+    // The database goes away and comes back while no request runs: every pooled connection is dead,
+    // and nothing has noticed yet.
+    outage.begin();
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    outage.end();
+
+    // The first request may draw a dead connection: it is told to retry (503), never given a 500.
+    let first = app
+        .request(reqwest::Method::GET, &path, Some(&token))
+        .timeout(Duration::from_secs(6))
+        .send()
+        .await
+        .expect("answered, not hung");
+    assert!(
+        [200, 503].contains(&first.status().as_u16()),
+        "{}",
+        first.status()
+    );
+    // From then on the other dead connections are found before a request uses them, even when many
+    // requests draw connections at once.
+    for round in 0..3 {
+        let statuses = statuses(burst().await);
+        assert!(
+            statuses.iter().all(|s| *s == 200),
+            "round {round} after the outage: {statuses:?}"
+        );
+    }
+}

@@ -128,3 +128,48 @@ async fn a_guessed_token_is_refused_without_harming_the_session() {
         "the real session still works"
     );
 }
+
+#[actix_web::test]
+async fn concurrent_writers_queue_in_the_process_instead_of_failing_on_the_database_lock() {
+    // SQLite: with a busy timeout of zero, two connections writing at once would make one of them
+    // fail at once with "database is locked" (a 503). The server serialises its own writers, so none
+    // does. (PostgreSQL runs the same requests in parallel.)
+    let app = spawn_app_with(|vars| {
+        vars.insert("SQLITE_BUSY_TIMEOUT_MS".into(), "0".into());
+        vars.insert("DB_POOL_SIZE".into(), "8".into());
+        // Room in the hashing queue for every sign-up and login of a round: a 503 here is the database.
+        vars.insert("HASH_CONCURRENCY".into(), "8".into());
+    })
+    .await;
+    let mut sessions = Vec::new();
+    for i in 0..8 {
+        sessions.push(app.signup(&format!("writer{i}@example.com")).await);
+    }
+    for round in 0..5 {
+        let refreshes = sessions.iter().map(|s| refresh_with(&app, refresh(s)));
+        let new_users: Vec<Value> = (0..8)
+            .map(|i| {
+                json!({"email": format!("new{round}-{i}@example.com"), "password": portcullis_tests::PASSWORD})
+            })
+            .collect();
+        let sign_ups = new_users
+            .iter()
+            .map(|body| app.post_json("/api/v1/auth/signup", body, None));
+        let logins =
+            (0..8).map(|i| app.login_owned(format!("writer{i}@example.com"), portcullis_tests::PASSWORD));
+        let (refreshed, signed_up, logged_in) =
+            futures_util::join!(join_all(refreshes), join_all(sign_ups), join_all(logins));
+        let mut next = Vec::new();
+        for response in refreshed {
+            assert_eq!(response.status(), 200, "refresh in round {round}");
+            next.push(response.json::<Value>().await.unwrap());
+        }
+        sessions = next;
+        for response in signed_up {
+            assert_eq!(response.status(), 201, "sign-up in round {round}");
+        }
+        for response in logged_in {
+            assert_eq!(response.status(), 200, "login in round {round}");
+        }
+    }
+}

@@ -6,8 +6,12 @@
 //! scenario against both in alternation. `portcullis-bench baseline` is the baseline server itself.
 
 mod baseline;
+mod http;
 mod load;
+mod plan;
 mod report;
+mod results;
+mod run;
 mod scenarios;
 mod seed;
 
@@ -17,7 +21,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("baseline") => baseline::main(&args[1..]),
-        Some("run") => scenarios::main(&args[1..]),
+        Some("run") => run::main(&args[1..]),
         _ => Err("usage: portcullis-bench (run --portcullis PATH [--quick] [--out DIR] | baseline --bind ADDR --database-url URL)".into()),
     };
     match outcome {

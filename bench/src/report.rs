@@ -1,4 +1,5 @@
-//! `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! `docs/benchmarks.md` and `docs/benchmarks.svg`, written from the results of a run (it knows the
+//! results and the plan, not the scenarios that produced them).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -6,101 +7,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::load::Latencies;
-use crate::scenarios::{Class, Plan};
-
-/// One ratio scenario: Portcullis's throughput over the baseline's, per round.
-pub struct Ratio {
-    /// S1 … S5.
-    pub id: &'static str,
-    /// What is compared.
-    pub label: &'static str,
-    /// The target (the median ratio should be at least this).
-    pub target: Option<f64>,
-    /// Ratio of each A B round.
-    pub rounds: Vec<f64>,
-    /// Median absolute throughput of Portcullis.
-    pub ours: f64,
-    /// Median absolute throughput of the baseline.
-    pub baseline: f64,
-    /// Failed Portcullis requests.
-    pub errors: u64,
-    /// Unit of the absolute figures.
-    pub unit: &'static str,
-}
-
-impl Ratio {
-    /// From the output of an alternation.
-    pub fn new(
-        id: &'static str,
-        label: &'static str,
-        target: Option<f64>,
-        measured: (Vec<f64>, f64, f64, u64),
-        unit: &'static str,
-    ) -> Ratio {
-        let (rounds, ours, baseline, errors) = measured;
-        Ratio {
-            id,
-            label,
-            target,
-            rounds,
-            ours,
-            baseline,
-            errors,
-            unit,
-        }
-    }
-
-    /// Median of the rounds.
-    pub fn median(&self) -> f64 {
-        let mut sorted = self.rounds.clone();
-        sorted.sort_by(|a, b| a.total_cmp(b));
-        sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
-    }
-
-    fn spread(&self) -> (f64, f64) {
-        let min = self.rounds.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self.rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (min, max)
-    }
-}
-
-/// S7: a login storm against authenticated reads.
-pub struct Storm {
-    /// Logins per second sent (5x the measured capacity).
-    pub rate: f64,
-    /// Reads per second sent.
-    pub read_rate: f64,
-    /// Read p99 without the storm (ms).
-    pub p99_alone: f64,
-    /// Read p99 during the storm (ms).
-    pub p99_storm: f64,
-    /// Reads that failed during the storm.
-    pub read_errors: usize,
-    /// Reads sent during the storm.
-    pub reads: usize,
-    /// Logins sent.
-    pub logins: usize,
-    /// Logins refused (503/429) or failed.
-    pub logins_refused: usize,
-    /// Peak resident memory of the server (MiB).
-    pub peak_rss: f64,
-}
-
-/// Everything measured on one backend.
-pub struct BackendResult {
-    /// SQLite or PostgreSQL.
-    pub backend: &'static str,
-    /// S1–S5.
-    pub ratios: Vec<Ratio>,
-    /// S6 per class.
-    pub mixed: Vec<Class>,
-    /// S7.
-    pub storm: Storm,
-    /// S8: resident memory after start-up (MiB).
-    pub idle_rss: f64,
-    /// S8: peak resident memory during S6 (MiB).
-    pub s6_rss: f64,
-}
+use crate::plan::Plan;
+use crate::results::{BackendResult, Ratio};
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

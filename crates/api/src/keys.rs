@@ -13,7 +13,7 @@ use portcullis_rbac::grants::Authority;
 use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::Scopes;
 use portcullis_rbac::TenantCall;
-use portcullis_web::{rfc3339, ApiError, ClientInfo, FieldError, JsonBody};
+use portcullis_web::{rfc3339, ApiError, ClientInfo, FieldError, JsonBody, TextRule};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -56,15 +56,18 @@ impl KeyBody {
     }
 }
 
+/// An API key's name (`portcullis_web::TextRule` has the rules every name follows).
+const KEY_NAME: TextRule = TextRule::name(100);
+
+fn name_schema() -> utoipa::openapi::schema::Object {
+    KEY_NAME.schema()
+}
+
 /// The body of `POST …/api-keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
-    )]
+    #[schema(schema_with = name_schema)]
     name: String,
     #[schema(value_type = Vec<portcullis_rbac::scopes::KeyScopeName>)]
     scopes: Vec<String>,
@@ -75,12 +78,8 @@ pub struct CreateKey {
 impl Validate for CreateKey {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        let length = self.name.trim().chars().count();
-        if length == 0 || self.name.chars().count() > 100 {
-            errors.add(
-                "name",
-                ValidationError::new("invalid_length").with_message("must be 1 to 100 characters".into()),
-            );
+        if let Err(problem) = KEY_NAME.check(&self.name) {
+            errors.add("name", problem);
         }
         if self
             .expires_at

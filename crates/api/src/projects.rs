@@ -6,13 +6,29 @@ use portcullis_db::projects::{self as project_rows, Project, ProjectChanges};
 use portcullis_db::Pool;
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::TenantCall;
-use portcullis_web::{double_option, path_id, rfc3339, ApiError, ClientInfo, JsonBody, PageRequest};
+use portcullis_web::{
+    double_option, path_id, rfc3339, ApiError, ClientInfo, JsonBody, PageRequest, TextRule,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use validator::{Validate, ValidationError, ValidationErrors};
+use validator::{Validate, ValidationErrors};
 
-const NAME_MAX: usize = 200;
-const DESCRIPTION_MAX: usize = 2000;
+/// A project's name and description (`portcullis_web::TextRule` has the rules every name and
+/// description follows).
+const PROJECT_NAME: TextRule = TextRule::name(200);
+const DESCRIPTION: TextRule = TextRule::description(2000);
+
+fn name_schema() -> utoipa::openapi::schema::Object {
+    PROJECT_NAME.schema()
+}
+
+fn optional_name_schema() -> utoipa::openapi::schema::Object {
+    PROJECT_NAME.nullable_schema()
+}
+
+fn description_schema() -> utoipa::openapi::schema::Object {
+    DESCRIPTION.nullable_schema()
+}
 
 /// `Project` of API.md.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -54,21 +70,14 @@ fn with_etag(mut response: actix_web::HttpResponseBuilder, project: Project) -> 
 }
 
 fn check_name(errors: &mut ValidationErrors, name: &str) {
-    let length = name.trim().chars().count();
-    if length == 0 || name.chars().count() > NAME_MAX {
-        errors.add(
-            "name",
-            ValidationError::new("invalid_length").with_message("must be 1 to 200 characters".into()),
-        );
+    if let Err(problem) = PROJECT_NAME.check(name) {
+        errors.add("name", problem);
     }
 }
 
 fn check_description(errors: &mut ValidationErrors, description: Option<&str>) {
-    if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
-        errors.add(
-            "description",
-            ValidationError::new("too_long").with_message("must be at most 2000 characters".into()),
-        );
+    if let Some(Err(problem)) = description.map(|d| DESCRIPTION.check(d)) {
+        errors.add("description", problem);
     }
 }
 
@@ -122,7 +131,7 @@ fn list_filter(query: &ListProjects) -> Result<(PageRequest, Option<String>), Ap
         .map(str::to_lowercase);
     if needle
         .as_ref()
-        .is_some_and(|q| q.chars().count() > NAME_MAX || q.contains('\0'))
+        .is_some_and(|q| q.chars().count() > PROJECT_NAME.max() || q.contains('\0'))
     {
         return Err(ApiError::invalid_field(
             "q",
@@ -137,13 +146,9 @@ fn list_filter(query: &ListProjects) -> Result<(PageRequest, Option<String>), Ap
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
-    )]
+    #[schema(schema_with = name_schema)]
     name: String,
-    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = description_schema)]
     description: Option<String>,
 }
 
@@ -215,14 +220,10 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
-    )]
+    #[schema(schema_with = optional_name_schema)]
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = description_schema)]
     description: Option<Option<String>>,
 }
 

@@ -9,23 +9,16 @@ use portcullis_rbac::routes::invitations::tenant_body;
 use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::OWNER;
 use portcullis_rbac::TenantCall;
-use portcullis_web::{with_conn, ApiError, ClientInfo, JsonBody, Page};
+use portcullis_web::{with_conn, ApiError, ClientInfo, JsonBody, Page, TextRule};
 use serde::Deserialize;
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
 
-fn name_error(name: &str) -> Option<ValidationError> {
-    let length = name.trim().chars().count();
-    if length == 0 || name.chars().count() > 100 {
-        Some(ValidationError::new("invalid_length").with_message("must be 1 to 100 characters".into()))
-    } else if name.chars().any(char::is_control) {
-        Some(
-            ValidationError::new("invalid_characters")
-                .with_message("must not contain control characters".into()),
-        )
-    } else {
-        None
-    }
+/// A tenant's name (`portcullis_web::TextRule` has the rules every name follows).
+const TENANT_NAME: TextRule = TextRule::name(100);
+
+fn name_schema() -> utoipa::openapi::schema::Object {
+    TENANT_NAME.schema()
 }
 
 fn valid_slug(slug: &str) -> bool {
@@ -41,11 +34,7 @@ fn valid_slug(slug: &str) -> bool {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    #[schema(schema_with = name_schema)]
     name: String,
     #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")]
     slug: String,
@@ -54,7 +43,7 @@ pub struct CreateTenant {
 impl Validate for CreateTenant {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if let Some(problem) = name_error(&self.name) {
+        if let Err(problem) = TENANT_NAME.check(&self.name) {
             errors.add("name", problem);
         }
         if !valid_slug(&self.slug) {
@@ -178,18 +167,14 @@ pub async fn get(call: TenantCall, pool: web::Data<Pool>) -> Result<HttpResponse
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    #[schema(schema_with = name_schema)]
     name: String,
 }
 
 impl Validate for UpdateTenant {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if let Some(problem) = name_error(&self.name) {
+        if let Err(problem) = TENANT_NAME.check(&self.name) {
             errors.add("name", problem);
         }
         if errors.is_empty() {

@@ -38,9 +38,6 @@ pub enum StartupError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The certificate or key could not be loaded.
-    #[error("TLS: {0}")]
-    Tls(String),
     /// A rate limit could not be configured.
     #[error("rate limit: {0}")]
     RateLimit(String),
@@ -85,10 +82,8 @@ impl Application {
         let session_key = Key::try_from(settings.session_secret.expose())
             .map_err(|err| StartupError::Hashing(format!("SESSION_SECRET unusable: {err}")))?;
         let secure_cookies = settings.app_env == AppEnv::Production;
-        let tls = match &settings.tls {
-            Some(files) => Some(crate::tls::server_config(files).map_err(StartupError::Tls)?),
-            None => None,
-        };
+        // Read and checked with the rest of the configuration; nothing is loaded from disk here.
+        let tls = settings.tls.as_ref().map(|tls| tls.server_config());
         let scheme = if tls.is_some() { "https" } else { "http" };
         log::info!(
             "listening on {scheme}://{} ({:?})",

@@ -15,7 +15,7 @@ pub mod router;
 mod tls;
 
 pub use app::{Application, StartupError};
-pub use config::{AppEnv, ConfigErrors, CorsOrigins, RateLimits, Settings, TlsFiles};
+pub use config::{AppEnv, ConfigErrors, CorsOrigins, RateLimits, Settings, TlsFiles, TlsSettings};
 
 /// Runs migrations on a single direct connection, so a connection failure carries the driver's own
 /// message (a wrong PostgreSQL password says so) instead of a pool time-out.

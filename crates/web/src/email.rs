@@ -9,9 +9,9 @@
 //! `exämple.com` and `xn--exmple-cua.com` are one domain.
 
 use icu_normalizer::ComposingNormalizerBorrowed;
-use icu_properties::props::DefaultIgnorableCodePoint;
-use icu_properties::CodePointSetData;
 use validator::ValidateEmail;
+
+use crate::text::is_default_ignorable;
 
 /// The longest address accepted, in characters (RFC 5321's path limit).
 pub const EMAIL_MAX: usize = 254;
@@ -42,8 +42,8 @@ const INVALID: EmailProblem = EmailProblem {
 /// Parses a typed address into its canonical forms.
 pub fn parse_email(raw: &str) -> Result<Email, EmailProblem> {
     let trimmed = raw.trim();
-    let ignorable = CodePointSetData::new::<DefaultIgnorableCodePoint>();
-    if trimmed.chars().any(|c| c.is_control() || ignorable.contains(c)) {
+    // Stricter than names (`crate::text`): an address has no use for joiners or variation selectors.
+    if trimmed.chars().any(|c| c.is_control() || is_default_ignorable(c)) {
         return Err(EmailProblem {
             code: "invalid_characters",
             message: "must not contain invisible or control characters",

@@ -15,6 +15,7 @@ mod middleware;
 mod page;
 mod rate_limit;
 pub mod routes;
+mod text;
 mod time;
 
 pub use blocking::with_conn;
@@ -28,4 +29,5 @@ pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};
 pub use rate_limit::{client_key, ClientGovernor, ClientKey, Quota, QuotaMiddleware, RateLimits};
 pub use routes::{op, route, Guard, Op, QueryParam, RouteDef, Schemas, LIST_QUERY};
+pub use text::TextRule;
 pub use time::{double_option, rfc3339};

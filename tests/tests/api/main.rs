@@ -16,6 +16,7 @@ mod json_bodies;
 mod login;
 mod matrix;
 mod migrations;
+mod names;
 mod openapi;
 mod path_ids;
 mod projects;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
 use super::body::{invalid_credentials, UserBody};
-use super::login::{check_password, display_name_error};
+use super::login::{check_password, display_name_schema, DISPLAY_NAME};
 use crate::events::{self, action};
 use crate::{Auth, Principal};
 
@@ -89,12 +89,7 @@ pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpRespo
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(
-        required = true,
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    #[schema(required = true, schema_with = display_name_schema)]
     display_name: Option<Option<String>>,
 }
 
@@ -108,7 +103,7 @@ impl Validate for UpdateMe {
                     .with_message("is required (null clears it)".into()),
             ),
             Some(Some(name)) => {
-                if let Some(problem) = display_name_error(name) {
+                if let Err(problem) = DISPLAY_NAME.check(name) {
                     errors.add("display_name", problem);
                 }
             }

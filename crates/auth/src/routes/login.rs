@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, NewUser, User};
 use portcullis_db::{DbError, Pool};
-use portcullis_web::{lookup_form, parse_email, with_conn, ApiError, ClientInfo, FieldError, ValidJson};
+use portcullis_web::{
+    lookup_form, parse_email, with_conn, ApiError, ClientInfo, FieldError, TextRule, ValidJson,
+};
 use serde::Deserialize;
 use validator::{Validate, ValidationError, ValidationErrors};
 
@@ -14,7 +16,13 @@ use crate::events::{self, action};
 use crate::throttle::ThrottleKey;
 use crate::{sessions, Auth};
 
-const DISPLAY_NAME_MAX: usize = 100;
+/// A user's display name (`portcullis_web::TextRule` has the rules every name follows).
+pub(crate) const DISPLAY_NAME: TextRule = TextRule::name(100);
+
+/// The OpenAPI schema of a display name, which may be `null`.
+pub(crate) fn display_name_schema() -> utoipa::openapi::schema::Object {
+    DISPLAY_NAME.nullable_schema()
+}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -23,11 +31,7 @@ pub struct SignupRequest {
     email: String,
     #[schema(min_length = 12, max_length = 128, pattern = "^[^\\u0000]*$")]
     password: String,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    #[schema(schema_with = display_name_schema)]
     display_name: Option<String>,
 }
 
@@ -44,20 +48,6 @@ pub(crate) fn email_error(email: &str) -> Option<ValidationError> {
 
 fn invalid_email_error(code: &'static str, message: &'static str) -> ApiError {
     ApiError::Validation(vec![FieldError::new("email", code, message)])
-}
-
-/// Checks a display name: 1–100 characters, not only spaces.
-pub(crate) fn display_name_error(name: &str) -> Option<ValidationError> {
-    let length = name.chars().count();
-    if name.trim().is_empty() {
-        Some(error("blank", "must not be blank"))
-    } else if length > DISPLAY_NAME_MAX {
-        Some(error("too_long", "must be at most 100 characters"))
-    } else if name.chars().any(char::is_control) {
-        Some(error("invalid_characters", "must not contain control characters"))
-    } else {
-        None
-    }
 }
 
 impl Validate for SignupRequest {
@@ -86,7 +76,11 @@ impl SignupRequest {
         if let Some(problem) = email_problem {
             errors.push(field_error("email", problem));
         }
-        if let Some(problem) = self.display_name.as_deref().and_then(display_name_error) {
+        if let Some(problem) = self
+            .display_name
+            .as_deref()
+            .and_then(|name| DISPLAY_NAME.check(name).err())
+        {
             errors.push(field_error("display_name", problem));
         }
         let password_errors = auth

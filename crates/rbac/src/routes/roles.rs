@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use portcullis_db::roles::{self as role_rows, Role};
 use portcullis_db::{memberships, DbError, Pool};
-use portcullis_web::{double_option, ApiError, ClientInfo, FieldError, JsonBody};
+use portcullis_web::{double_option, ApiError, ClientInfo, FieldError, JsonBody, TextRule};
 use serde::Deserialize;
 use serde_json::json;
 use validator::{Validate, ValidationError, ValidationErrors};
@@ -15,7 +15,12 @@ use crate::scopes::{builtin, builtin_roles, Scopes};
 use crate::TenantCall;
 
 const MAX_CUSTOM_ROLES: i64 = 100;
-const DESCRIPTION_MAX: usize = 500;
+/// A custom role's description (`portcullis_web::TextRule` has the rules every description follows).
+const DESCRIPTION: TextRule = TextRule::description(500);
+
+fn description_schema() -> utoipa::openapi::schema::Object {
+    DESCRIPTION.nullable_schema()
+}
 
 /// A role as the API shows it.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -88,11 +93,8 @@ fn path_role_name(name: String) -> Result<String, ApiError> {
 }
 
 fn check_description(errors: &mut ValidationErrors, description: Option<&str>) {
-    if description.is_some_and(|d| d.chars().count() > DESCRIPTION_MAX) {
-        errors.add(
-            "description",
-            ValidationError::new("too_long").with_message("must be at most 500 characters".into()),
-        );
+    if let Some(Err(problem)) = description.map(|d| DESCRIPTION.check(d)) {
+        errors.add("description", problem);
     }
 }
 
@@ -131,7 +133,7 @@ fn finish(errors: ValidationErrors) -> Result<(), ValidationErrors> {
 pub struct CreateRole {
     #[schema(pattern = "^[a-z][a-z0-9_-]{1,31}$")]
     name: String,
-    #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = description_schema)]
     description: Option<String>,
     #[schema(value_type = Vec<crate::scopes::Scope>)]
     scopes: Vec<String>,
@@ -216,7 +218,7 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct UpdateRole {
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(max_length = 500, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = description_schema)]
     description: Option<Option<String>>,
     #[schema(value_type = Option<Vec<crate::scopes::Scope>>)]
     scopes: Option<Vec<String>>,

@@ -1,0 +1,64 @@
+//! How long and how much: the parameters of a run, full or quick.
+
+use std::time::Duration;
+
+use crate::seed::Size;
+
+/// How long and how much.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Each closed-loop measurement.
+    pub measure: Duration,
+    /// A B pairs per scenario.
+    pub rounds: usize,
+    /// Closed-loop workers.
+    pub concurrency: usize,
+    /// Open-loop duration.
+    pub open: Duration,
+    /// Mixed workload rate.
+    pub mixed_rate: f64,
+    /// Reads per second during the storm scenario.
+    pub read_rate: f64,
+    /// Data set.
+    pub size: Size,
+    /// Whether this is the quick variant (CI keeps the harness working; figures mean little).
+    pub quick: bool,
+}
+
+impl Plan {
+    /// What `bench/run` measures and reports.
+    pub fn full() -> Plan {
+        Plan {
+            measure: Duration::from_secs(4),
+            rounds: 3,
+            concurrency: 16,
+            open: Duration::from_secs(8),
+            mixed_rate: 200.0,
+            read_rate: 50.0,
+            size: Size {
+                tenants: 100,
+                users: 5000,
+                projects: 100_000,
+            },
+            quick: false,
+        }
+    }
+
+    /// `bench/run --quick`: tiny data and sub-second runs, so CI keeps the harness working.
+    pub fn quick() -> Plan {
+        Plan {
+            measure: Duration::from_millis(500),
+            rounds: 1,
+            concurrency: 4,
+            open: Duration::from_secs(1),
+            mixed_rate: 40.0,
+            read_rate: 20.0,
+            size: Size {
+                tenants: 4,
+                users: 40,
+                projects: 400,
+            },
+            quick: true,
+        }
+    }
+}

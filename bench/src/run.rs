@@ -1,0 +1,166 @@
+//! `portcullis-bench run`: per backend, seed a fresh database, start Portcullis and the baseline on
+//! it, measure, clean up; then write the report.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use portcullis_db::DatabaseUrl;
+
+use crate::plan::Plan;
+use crate::results::BackendResult;
+use crate::{fail, report, scenarios, seed, Result};
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+pub fn main(args: &[String]) -> Result<()> {
+    let portcullis = flag(args, "--portcullis").ok_or("missing --portcullis PATH")?;
+    let portcullis = std::fs::canonicalize(&portcullis).map_err(fail("--portcullis"))?;
+    let out = std::path::PathBuf::from(flag(args, "--out").unwrap_or_else(|| "docs".into()));
+    let plan = if args.iter().any(|a| a == "--quick") {
+        Plan::quick()
+    } else {
+        Plan::full()
+    };
+    let mut results = Vec::new();
+    results.push(run_backend("SQLite", None, &portcullis, plan)?);
+    match std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    {
+        Some(admin) => results.push(run_backend("PostgreSQL", Some(&admin), &portcullis, plan)?),
+        None => eprintln!("DATABASE_URL does not name a PostgreSQL server: measuring SQLite only"),
+    }
+    std::fs::create_dir_all(&out).map_err(fail("output folder"))?;
+    report::write(&out, &results, plan).map_err(fail("report"))?;
+    println!(
+        "wrote {}/benchmarks.md and {}/benchmarks.svg",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// A server process that is killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(fail("port"))?
+        .local_addr()
+        .map_err(fail("port"))?
+        .port())
+}
+
+fn wait_ready(url: &str) -> Result<()> {
+    for _ in 0..300 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(url.trim_start_matches("http://")) {
+            use std::io::{Read, Write};
+            let _ = stream.write_all(b"GET /bare HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            if stream.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.1") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("{url} did not come up"))
+}
+
+fn run_backend(
+    name: &'static str,
+    admin: Option<&str>,
+    portcullis: &std::path::Path,
+    plan: Plan,
+) -> Result<BackendResult> {
+    eprintln!("== {name}: seeding {:?}", plan.size);
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).map_err(fail("temp dir"))?;
+    let (url, database) = match admin {
+        Some(admin) => {
+            let database = format!("portcullis_bench_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = PgConnection::establish(admin).map_err(fail("PostgreSQL"))?;
+            diesel::sql_query(format!("CREATE DATABASE {database}"))
+                .execute(&mut conn)
+                .map_err(fail("create database"))?;
+            let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(admin);
+            (format!("{base}/{database}"), Some(database))
+        }
+        None => (format!("sqlite://{}", dir.join("bench.db").display()), None),
+    };
+    let parsed = DatabaseUrl::parse(&url).map_err(fail("database url"))?;
+    let seeded = seed::seed(&parsed, plan.size)?;
+    let (app_port, base_port) = (free_port()?, free_port()?);
+    let app = Process(
+        Command::new(portcullis)
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &url)
+            .env("BIND_ADDR", format!("127.0.0.1:{app_port}"))
+            .env("RATE_LIMIT_ENABLED", "false")
+            .env("RUST_LOG", "warn")
+            .env("JWT_SECRET", "bench-jwt-secret-0123456789abcdef-0123456789")
+            .env(
+                "SESSION_SECRET",
+                "bench-session-secret-0123456789abcdef-0123456789abcdef-0123456789",
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(fail("start portcullis"))?,
+    );
+    let baseline = Process(
+        Command::new(std::env::current_exe().map_err(fail("own path"))?)
+            .args([
+                "baseline",
+                "--bind",
+                &format!("127.0.0.1:{base_port}"),
+                "--database-url",
+                &url,
+                "--hash",
+                &seeded.hash,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(fail("start baseline"))?,
+    );
+    let app_url = format!("http://127.0.0.1:{app_port}");
+    let base_url = format!("http://127.0.0.1:{base_port}");
+    wait_ready(&app_url)?;
+    wait_ready(&base_url)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(fail("runtime"))?;
+    let servers = scenarios::Servers {
+        app: app_url,
+        base: base_url,
+        pid: app.0.id(),
+    };
+    let result = runtime.block_on(scenarios::measure(name, &servers, &seeded, plan));
+    drop(app);
+    drop(baseline);
+    if let (Some(admin), Some(database)) = (admin, database) {
+        if let Ok(mut conn) = PgConnection::establish(admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

@@ -33,7 +33,9 @@ pub fn main(args: &[String]) -> Result<()> {
     let bind = arg(args, "--bind")?;
     let url = DatabaseUrl::parse(&arg(args, "--database-url")?).map_err(fail("database url"))?;
     let hash = arg(args, "--hash")?;
-    let concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let concurrency: usize = arg(args, "--hash-concurrency")?
+        .parse()
+        .map_err(|_| "--hash-concurrency must be a number".to_owned())?;
     let pool = portcullis_db::build_pool(&url, &PoolOptions::default());
     let state = web::Data::new(State {
         pool,
@@ -94,6 +96,9 @@ async fn insert(state: web::Data<State>, path: web::Path<String>) -> HttpRespons
     answer(
         web::block(move || {
             let mut conn = pool.get()?;
+            // The same in-process writer queue Portcullis's writes take on SQLite (a no-op on
+            // PostgreSQL), so the baseline does not sleep in SQLite's busy handler either.
+            let _writing = portcullis_db::lock_writes(&mut conn)?;
             let now = portcullis_db::now();
             let id = uuid::Uuid::now_v7().to_string();
             diesel::insert_into(projects::table)

@@ -17,6 +17,10 @@ pub struct Throughput {
     pub per_sec: f64,
     /// Failed requests.
     pub errors: u64,
+    /// Median latency of the requests (ms).
+    pub p50: f64,
+    /// 99th percentile latency of the requests (ms).
+    pub p99: f64,
 }
 
 /// Runs `concurrency` workers, each sending the next request as soon as the last one returns.
@@ -28,28 +32,44 @@ pub async fn closed_loop(call: Call, concurrency: usize, duration: Duration) -> 
         let call = call.clone();
         workers.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut i) = (0u64, 0u64, worker);
+            let mut latencies = Vec::new();
             while Instant::now() < deadline {
+                let sent = Instant::now();
                 if call(i).await {
                     ok += 1;
                 } else {
                     errors += 1;
                 }
+                latencies.push(sent.elapsed());
                 i += concurrency;
             }
-            (ok, errors)
+            (ok, errors, latencies)
         }));
     }
-    let (mut ok, mut errors) = (0, 0);
+    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
     for worker in workers {
-        if let Ok((o, e)) = worker.await {
+        if let Ok((o, e, l)) = worker.await {
             ok += o;
             errors += e;
+            latencies.extend(l);
         }
     }
+    latencies.sort();
     Throughput {
         per_sec: ok as f64 / start.elapsed().as_secs_f64(),
         errors,
+        p50: quantile_ms(&latencies, 0.50),
+        p99: quantile_ms(&latencies, 0.99),
     }
+}
+
+/// The `q` quantile of sorted latencies, in milliseconds (0 when there are none).
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1000.0
 }
 
 /// Latencies of one class of requests, in milliseconds.
@@ -96,19 +116,12 @@ pub async fn open_loop(
         .into_iter()
         .map(|mut class| {
             class.sort_by_key(|(_, latency)| *latency);
-            let at = |q: f64| {
-                if class.is_empty() {
-                    0.0
-                } else {
-                    let index = ((class.len() as f64 * q).ceil() as usize).clamp(1, class.len()) - 1;
-                    class[index].1.as_secs_f64() * 1000.0
-                }
-            };
+            let sorted: Vec<Duration> = class.iter().map(|(_, latency)| *latency).collect();
             Latencies {
                 count: class.len(),
                 errors: class.iter().filter(|(ok, _)| !ok).count(),
-                p50: at(0.50),
-                p99: at(0.99),
+                p50: quantile_ms(&sorted, 0.50),
+                p99: quantile_ms(&sorted, 0.99),
             }
         })
         .collect()

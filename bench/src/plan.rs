@@ -23,6 +23,16 @@ pub struct Plan {
     pub size: Size,
     /// Whether this is the quick variant (CI keeps the harness working; figures mean little).
     pub quick: bool,
+    /// Hashing threads of the server and of the baseline's argon2 pool alike (the server's default:
+    /// all cores but one), so S4 compares the same parallelism.
+    pub hash_concurrency: usize,
+    /// How long after the storm the server's resident memory is read again.
+    pub settle: Duration,
+}
+
+/// The server's default `HASH_CONCURRENCY`: all cores but one, at least one.
+fn spare_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 impl Plan {
@@ -41,6 +51,8 @@ impl Plan {
                 projects: 100_000,
             },
             quick: false,
+            hash_concurrency: spare_cores(),
+            settle: Duration::from_secs(10),
         }
     }
 
@@ -59,6 +71,8 @@ impl Plan {
                 projects: 400,
             },
             quick: true,
+            hash_concurrency: spare_cores(),
+            settle: Duration::from_millis(500),
         }
     }
 }

@@ -94,6 +94,16 @@ pub fn write(out: &Path, results: &[BackendResult], plan: Plan) -> Result<(), St
                 ratio.errors
             );
         }
+        if let Some(s5) = result.ratios.iter().find(|r| r.id == "S5") {
+            let tail = if s5.p50 > 0.0 { s5.p99 / s5.p50 } else { 0.0 };
+            let met = if tail <= 5.0 { "met" } else { "**missed**" };
+            let _ = writeln!(
+                md,
+                "\n**S5 refresh latency** under the closed loop: p50 {:.1} ms, p99 {:.1} ms, p99/p50 **{tail:.1}** \
+                 (target ≤ 5: {met}).",
+                s5.p50, s5.p99
+            );
+        }
         let _ = writeln!(
             md,
             "\n**S6 mixed open-loop workload** (latency from each request's scheduled start):\n"
@@ -123,12 +133,31 @@ pub fn write(out: &Path, results: &[BackendResult], plan: Plan) -> Result<(), St
         } else {
             "**missed**"
         };
+        let peak_target = 64.0 + 19.0 * s.hash_concurrency as f64;
+        let peak_met = if s.peak_rss <= peak_target {
+            "met"
+        } else {
+            "**missed**"
+        };
+        let after_met = if s.rss_after <= 40.0 { "met" } else { "**missed**" };
         let _ = writeln!(
             md,
             "\n**S7 login storm**: {:.0} logins/s (5× capacity) while reading at {:.0}/s: read p99 {:.1} ms alone, {:.1} ms \
              during the storm, ratio **{ratio:.2}** (target ≤ 2 with no read errors: {met}); read errors {} of {}; \
-             logins refused {} of {}; peak RSS {:.0} MiB.\n",
-            s.rate, s.read_rate, s.p99_alone, s.p99_storm, s.read_errors, s.reads, s.logins_refused, s.logins, s.peak_rss
+             logins refused {} of {}; peak RSS {:.0} MiB (target ≤ 64 + {} × 19 = {peak_target:.0}: {peak_met}); \
+             RSS {:.1} s after the storm {:.0} MiB (target ≤ 40: {after_met}).\n",
+            s.rate,
+            s.read_rate,
+            s.p99_alone,
+            s.p99_storm,
+            s.read_errors,
+            s.reads,
+            s.logins_refused,
+            s.logins,
+            s.peak_rss,
+            s.hash_concurrency,
+            plan.settle.as_secs_f64(),
+            s.rss_after
         );
         let _ = writeln!(
             md,

@@ -21,6 +21,10 @@ pub struct Ratio {
     pub errors: u64,
     /// Unit of the absolute figures.
     pub unit: &'static str,
+    /// Median over the rounds of Portcullis's median latency under the closed loop (ms).
+    pub p50: f64,
+    /// Median over the rounds of Portcullis's 99th percentile latency under the closed loop (ms).
+    pub p99: f64,
 }
 
 /// The output of an A B alternation: the ratio of each round, the median absolute throughputs of
@@ -34,6 +38,10 @@ pub struct Alternation {
     pub baseline: f64,
     /// Failed Portcullis requests.
     pub errors: u64,
+    /// Median of Portcullis's per-round median latencies (ms).
+    pub p50: f64,
+    /// Median of Portcullis's per-round p99 latencies (ms).
+    pub p99: f64,
 }
 
 impl Ratio {
@@ -54,6 +62,8 @@ impl Ratio {
             baseline: measured.baseline,
             errors: measured.errors,
             unit,
+            p50: measured.p50,
+            p99: measured.p99,
         }
     }
 
@@ -100,6 +110,10 @@ pub struct Storm {
     pub logins_refused: usize,
     /// Peak resident memory of the server (MiB).
     pub peak_rss: f64,
+    /// Resident memory 10 s after the storm (MiB).
+    pub rss_after: f64,
+    /// The server's `HASH_CONCURRENCY` (the memory target allows 19 MiB per hashing thread).
+    pub hash_concurrency: usize,
 }
 
 /// Everything measured on one backend.

@@ -111,6 +111,7 @@ fn run_backend(
             .env("DATABASE_URL", &url)
             .env("BIND_ADDR", format!("127.0.0.1:{app_port}"))
             .env("RATE_LIMIT_ENABLED", "false")
+            .env("HASH_CONCURRENCY", plan.hash_concurrency.to_string())
             .env("RUST_LOG", "warn")
             .env("JWT_SECRET", "bench-jwt-secret-0123456789abcdef-0123456789")
             .env(
@@ -132,6 +133,8 @@ fn run_backend(
                 &url,
                 "--hash",
                 &seeded.hash,
+                "--hash-concurrency",
+                &plan.hash_concurrency.to_string(),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

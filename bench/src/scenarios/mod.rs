@@ -128,22 +128,29 @@ fn rotate(http: &reqwest::Client, url: String, slots: Slots, i: usize) -> BoxFut
 /// A B A B … closed-loop rounds; the ratio of each round and the median absolute figures.
 async fn alternate(plan: Plan, a: Call, b: Call) -> Alternation {
     let (mut rounds, mut ours, mut theirs, mut errors) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for _ in 0..plan.rounds {
         let Throughput {
             per_sec: x,
             errors: e,
+            p50,
+            p99,
         } = closed_loop(a.clone(), plan.concurrency, plan.measure).await;
         let Throughput { per_sec: y, .. } = closed_loop(b.clone(), plan.concurrency, plan.measure).await;
         errors += e;
         rounds.push(if y > 0.0 { x / y } else { 0.0 });
         ours.push(x);
         theirs.push(y);
+        p50s.push(p50);
+        p99s.push(p99);
     }
     Alternation {
         rounds,
         ours: median(&ours),
         baseline: median(&theirs),
         errors,
+        p50: median(&p50s),
+        p99: median(&p99s),
     }
 }
 

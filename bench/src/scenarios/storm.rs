@@ -22,6 +22,9 @@ pub(super) async fn run(name: &str, bench: &Bench<'_>, login_capacity: f64) -> S
     let with_storm = with_storm.into_iter().next().unwrap_or_default();
     let storm_logins = storm_logins.into_iter().next().unwrap_or_default();
     let (_, peak_rss) = memory_mib(bench.pid);
+    // Hashing threads give their argon2 memory back after 5 s idle.
+    tokio::time::sleep(plan.settle).await;
+    let (rss_after, _) = memory_mib(bench.pid);
     Storm {
         rate: storm_rate,
         read_rate: plan.read_rate,
@@ -32,5 +35,7 @@ pub(super) async fn run(name: &str, bench: &Bench<'_>, login_capacity: f64) -> S
         logins: storm_logins.count,
         logins_refused: storm_logins.errors,
         peak_rss,
+        rss_after,
+        hash_concurrency: plan.hash_concurrency,
     }
 }

@@ -1,0 +1,70 @@
+//! Assertions and body readers shared by the test files.
+
+use serde_json::Value;
+
+use crate::Response;
+
+/// Reading a JSON body without `unwrap` chains: a missing field fails the test and prints the body.
+pub trait JsonExt {
+    /// The string at `key` (a field name, or a JSON pointer such as `/user/id`).
+    fn str_at(&self, key: &str) -> &str;
+
+    /// The `items` array of a list response.
+    fn items(&self) -> &[Value];
+}
+
+impl JsonExt for Value {
+    #[track_caller]
+    fn str_at(&self, key: &str) -> &str {
+        let found = if key.starts_with('/') {
+            self.pointer(key)
+        } else {
+            self.get(key)
+        };
+        found
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no string at {key:?} in {self}"))
+    }
+
+    #[track_caller]
+    fn items(&self) -> &[Value] {
+        self["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items array in {self}"))
+    }
+}
+
+/// Asserts that `response` is a problem+json answer with `status` and `code`, and returns its body.
+///
+/// For tests that still send through the `reqwest` helpers of [`crate::TestApp`]; actors' requests
+/// have [`Response::expect_problem`].
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    let label = response.url().path().to_owned();
+    Response::read(label, response).await.expect_problem(status, code)
+}
+
+/// The `(field, code)` pairs of a `validation_failed` problem, in the order the server listed them.
+pub fn field_codes(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    (
+                        e["field"].as_str().unwrap_or("").to_owned(),
+                        e["code"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `action` of each item of an event list (audit events, security events), in order.
+pub fn action_names(list: &Value) -> Vec<String> {
+    list.items()
+        .iter()
+        .map(|event| event.str_at("action").to_owned())
+        .collect()
+}

@@ -1,5 +1,6 @@
 //! Assertions and body readers shared by the test files.
 
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::Response;
@@ -67,4 +68,35 @@ pub fn action_names(list: &Value) -> Vec<String> {
         .iter()
         .map(|event| event.str_at("action").to_owned())
         .collect()
+}
+
+/// Asserts the headers API.md requires on every response, and returns the request id.
+#[track_caller]
+pub fn assert_security_headers(headers: &HeaderMap) -> String {
+    let expected = [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("cross-origin-opener-policy", "same-origin"),
+    ];
+    for (name, value) in expected {
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "header {name}"
+        );
+    }
+    assert!(
+        headers.get("strict-transport-security").is_none(),
+        "no HSTS outside production"
+    );
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned()
 }

@@ -21,7 +21,7 @@ pub use actors::{ApiKey, Member, Tenant, User};
 pub use app::{
     access, base_vars, refresh, spawn_app, spawn_app_on, spawn_app_with, TestApp, JWT_SECRET, PASSWORD,
 };
-pub use assertions::{action_names, field_codes, problem, JsonExt};
+pub use assertions::{action_names, assert_security_headers, field_codes, problem, JsonExt};
 pub use db::{count_rows, execute_sql, postgres_admin_url, replace_database, sql_time, TestDb};
 pub use http::{Caller, Request, RequestHelper, Response};
 pub use proxy::TcpProxy;

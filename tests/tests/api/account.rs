@@ -2,10 +2,8 @@
 
 use portcullis_auth::tokens::TokenKeys;
 use portcullis_db::{sessions::Session, users, DatabaseUrl, PoolOptions};
-use portcullis_tests::{access, spawn_app, TestApp, JWT_SECRET, PASSWORD};
+use portcullis_tests::{access, problem, spawn_app, TestApp, JWT_SECRET, PASSWORD};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 const NEW_PASSWORD: &str = "a brand new passphrase for testing";
 

@@ -1,9 +1,7 @@
 //! API keys: format, scopes, intersection with the creator's scopes, revocation and expiry.
 
-use portcullis_tests::{access, spawn_app, TestApp};
+use portcullis_tests::{access, problem, spawn_app, TestApp};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 async fn create_key(app: &TestApp, token: &str, tid: &str, body: Value) -> reqwest::Response {
     app.post_json(&format!("/api/v1/tenants/{tid}/api-keys"), &body, Some(token))

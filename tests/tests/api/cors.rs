@@ -1,7 +1,5 @@
-use portcullis_tests::spawn_app;
+use portcullis_tests::{assert_security_headers, spawn_app};
 use serde_json::Value;
-
-use crate::headers::assert_security_headers;
 
 const ALLOWED: &str = "https://app.example.com";
 

@@ -2,11 +2,9 @@
 //! keeping cookies.
 
 use portcullis_github_fake::{FakeEmail, FakeGithub, FakeUser};
-use portcullis_tests::{access, spawn_app_with, TestApp, PASSWORD};
+use portcullis_tests::{access, problem, spawn_app_with, TestApp, PASSWORD};
 use reqwest::header::LOCATION;
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 const APP_CALLBACK: &str = "https://app.example.com/callback";
 /// The application's PKCE pair (RFC 7636, appendix B): it keeps the verifier and sends the challenge.

@@ -1,36 +1,5 @@
-use portcullis_tests::spawn_app;
-use reqwest::header::HeaderMap;
+use portcullis_tests::{assert_security_headers, spawn_app};
 use serde_json::Value;
-
-/// Asserts the headers API.md requires on every response, and returns the request id.
-pub fn assert_security_headers(headers: &HeaderMap) -> String {
-    let expected = [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-        (
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
-        ("cross-origin-opener-policy", "same-origin"),
-    ];
-    for (name, value) in expected {
-        assert_eq!(
-            headers.get(name).and_then(|v| v.to_str().ok()),
-            Some(value),
-            "header {name}"
-        );
-    }
-    assert!(
-        headers.get("strict-transport-security").is_none(),
-        "no HSTS outside production"
-    );
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("x-request-id")
-        .to_owned()
-}
 
 #[actix_web::test]
 async fn healthz_answers_with_security_headers_and_a_new_request_id() {

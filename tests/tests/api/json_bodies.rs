@@ -2,10 +2,8 @@
 //! (serde keeps the last, others the first, a WAF in front may check either), so Portcullis refuses
 //! the body with 422 `validation_failed` naming the key, on every route, and changes nothing.
 
-use portcullis_tests::{access, spawn_app, TestApp, PASSWORD};
+use portcullis_tests::{access, problem, spawn_app, TestApp, PASSWORD};
 use serde_json::Value;
-
-use crate::signup::problem;
 
 async fn send_raw(
     app: &TestApp,

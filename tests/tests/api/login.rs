@@ -3,25 +3,8 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use portcullis_tests::{access, spawn_app, PASSWORD};
+use portcullis_tests::{access, problem, spawn_app, RequestHelper, PASSWORD};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
-
-async fn events(app: &portcullis_tests::TestApp, token: &str) -> Vec<String> {
-    let body: Value = app
-        .get("/api/v1/me/security-events?limit=100", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[actix_web::test]
 async fn a_correct_password_opens_a_new_session() {
@@ -40,7 +23,10 @@ async fn a_correct_password_opens_a_new_session() {
         .await
         .unwrap();
     assert_eq!(sessions["items"].as_array().unwrap().len(), 2);
-    assert_eq!(events(&app, access(&tokens)).await, ["login.succeeded"]);
+    assert_eq!(
+        app.bearer(access(&tokens)).security_events().await,
+        ["login.succeeded"]
+    );
 }
 
 #[actix_web::test]
@@ -120,7 +106,7 @@ async fn five_failures_start_a_doubling_back_off_that_a_success_resets() {
     }
     assert_eq!(app.login("throttle@example.com", PASSWORD).await.status(), 200);
 
-    let seen = events(&app, access(&tokens)).await;
+    let seen = app.bearer(access(&tokens)).security_events().await;
     for action in ["login.failed", "login.throttled", "login.succeeded"] {
         assert!(seen.contains(&action.to_string()), "{action} in {seen:?}");
     }

@@ -3,10 +3,8 @@
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
-use portcullis_tests::{access, spawn_app, TestApp};
+use portcullis_tests::{access, problem, spawn_app, TestApp};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 async fn setup(app: &TestApp) -> (Value, String) {
     let owner = app.signup("owner@example.com").await;

@@ -4,10 +4,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use portcullis_tests::{access, refresh, spawn_app, spawn_app_with, TestApp};
+use portcullis_tests::{access, problem, refresh, spawn_app, spawn_app_with, TestApp};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 const REFRESH: &str = "/api/v1/auth/refresh";
 

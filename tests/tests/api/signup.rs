@@ -1,35 +1,10 @@
 //! POST /auth/signup, and the request-body rules every route shares.
 
 use futures_util::future::join_all;
-use portcullis_tests::{access, spawn_app, PASSWORD};
+use portcullis_tests::{access, field_codes, problem, spawn_app, PASSWORD};
 use serde_json::{json, Value};
 
 const SIGNUP: &str = "/api/v1/auth/signup";
-
-fn field_codes(body: &Value) -> Vec<(String, String)> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    (
-                        e["field"].as_str().unwrap_or("").to_owned(),
-                        e["code"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    body
-}
 
 #[actix_web::test]
 async fn signing_up_returns_tokens_that_work() {

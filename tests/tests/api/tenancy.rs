@@ -1,10 +1,8 @@
 //! Tenants, members, invitations and roles: the flows, the escalation attempts and the last owner.
 
 use futures_util::future::join;
-use portcullis_tests::{access, spawn_app, TestApp};
+use portcullis_tests::{access, problem, spawn_app, TestApp};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 async fn put_roles(
     app: &TestApp,

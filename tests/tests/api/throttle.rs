@@ -5,10 +5,8 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use portcullis_tests::{access, spawn_app, spawn_app_with, TestApp, PASSWORD};
+use portcullis_tests::{access, problem, spawn_app, spawn_app_with, TestApp, PASSWORD};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 const WRONG: &str = "not the password at all";
 

@@ -10,8 +10,14 @@ pub trait JsonExt {
     /// The string at `key` (a field name, or a JSON pointer such as `/user/id`).
     fn str_at(&self, key: &str) -> &str;
 
+    /// The array at `key` (a field name, or a JSON pointer).
+    fn array_at(&self, key: &str) -> &[Value];
+
     /// The `items` array of a list response.
-    fn items(&self) -> &[Value];
+    #[track_caller]
+    fn items(&self) -> &[Value] {
+        self.array_at("items")
+    }
 }
 
 impl JsonExt for Value {
@@ -28,10 +34,15 @@ impl JsonExt for Value {
     }
 
     #[track_caller]
-    fn items(&self) -> &[Value] {
-        self["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no items array in {self}"))
+    fn array_at(&self, key: &str) -> &[Value] {
+        let found = if key.starts_with('/') {
+            self.pointer(key)
+        } else {
+            self.get(key)
+        };
+        found
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("no array at {key:?} in {self}"))
     }
 }
 

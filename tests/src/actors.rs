@@ -112,12 +112,7 @@ impl<'a> User<'a> {
     /// Creates an API key in `tenant` from `body` (`name`, `scopes`, `expires_at`).
     pub async fn create_api_key(&self, tenant: &Tenant, body: &Value) -> ApiKey<'a> {
         let created = self.post(&tenant.path("/api-keys"), body).await.expect(201);
-        ApiKey {
-            app: self.app,
-            secret: created.str_at("key").to_owned(),
-            tenant_id: tenant.id.clone(),
-            body: created,
-        }
+        ApiKey::from_body(self.app, tenant, created)
     }
 }
 
@@ -183,7 +178,17 @@ pub struct ApiKey<'a> {
     body: Value,
 }
 
-impl ApiKey<'_> {
+impl<'a> ApiKey<'a> {
+    /// The key of a creation response, for tests that check the creation themselves.
+    pub fn from_body(app: &'a TestApp, tenant: &Tenant, created: Value) -> ApiKey<'a> {
+        ApiKey {
+            app,
+            secret: created.str_at("key").to_owned(),
+            tenant_id: tenant.id.clone(),
+            body: created,
+        }
+    }
+
     /// The key's id.
     pub fn id(&self) -> &str {
         self.body.str_at("id")

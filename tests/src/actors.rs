@@ -39,6 +39,11 @@ impl<'a> User<'a> {
         &self.email
     }
 
+    /// The session this token response belongs to.
+    pub fn session_id(&self) -> &str {
+        self.tokens.str_at("session_id")
+    }
+
     /// The whole token response.
     pub fn tokens(&self) -> &Value {
         &self.tokens

@@ -43,6 +43,14 @@ impl Request {
         self
     }
 
+    /// Sends `body` as JSON when there is one.
+    pub fn json_opt(self, body: Option<&Value>) -> Request {
+        match body {
+            Some(body) => self.json(body),
+            None => self,
+        }
+    }
+
     /// Adds a header (`If-Match`, `X-Forwarded-For`, …).
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.builder = self.builder.header(name, value);
@@ -211,19 +219,19 @@ pub trait RequestHelper {
         self.request(Method::DELETE, path)
     }
 
-    /// `POST path` with a JSON body.
-    fn post(&self, path: &str, body: &Value) -> Request {
-        self.request(Method::POST, path).json(body)
+    /// `POST path` with a JSON body (`&json!(…)`), or none (`None`).
+    fn post<'b>(&self, path: &str, body: impl Into<Option<&'b Value>>) -> Request {
+        self.request(Method::POST, path).json_opt(body.into())
     }
 
-    /// `PUT path` with a JSON body.
-    fn put(&self, path: &str, body: &Value) -> Request {
-        self.request(Method::PUT, path).json(body)
+    /// `PUT path` with a JSON body (`&json!(…)`), or none (`None`).
+    fn put<'b>(&self, path: &str, body: impl Into<Option<&'b Value>>) -> Request {
+        self.request(Method::PUT, path).json_opt(body.into())
     }
 
-    /// `PATCH path` with a JSON body.
-    fn patch(&self, path: &str, body: &Value) -> Request {
-        self.request(Method::PATCH, path).json(body)
+    /// `PATCH path` with a JSON body (`&json!(…)`), or none (`None`).
+    fn patch<'b>(&self, path: &str, body: impl Into<Option<&'b Value>>) -> Request {
+        self.request(Method::PATCH, path).json_opt(body.into())
     }
 
     /// Replaces the roles of member `user_id` of `tenant`.

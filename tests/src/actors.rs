@@ -5,7 +5,7 @@ use std::ops::Deref;
 
 use serde_json::{json, Value};
 
-use crate::{JsonExt, RequestHelper, TestApp, PASSWORD};
+use crate::{JsonExt, Request, RequestHelper, TestApp, PASSWORD};
 
 /// A signed-in user: the token response of a sign-up or a sign-in, sending its access token.
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl<'a> User<'a> {
     }
 
     /// Accepts the invitation whose secret token is `token`, as this user.
-    pub fn accept_invitation(&self, token: &str) -> crate::Request {
+    pub fn accept_invitation(&self, token: &str) -> Request {
         self.post("/api/v1/invitations/accept", &json!({ "token": token }))
     }
 
@@ -239,16 +239,17 @@ impl TestApp {
         User::from_tokens(self, tokens)
     }
 
+    /// The sign-in request for `email` and `password`, to check its answer yourself.
+    pub fn sign_in(&self, email: &str, password: &str) -> Request {
+        self.anonymous().post(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+    }
+
     /// Signs in as `email` with `password`: a new session of an existing user.
     pub async fn login_as(&self, email: &str, password: &str) -> User<'_> {
-        let tokens = self
-            .anonymous()
-            .post(
-                "/api/v1/auth/login",
-                &json!({"email": email, "password": password}),
-            )
-            .await
-            .expect(200);
+        let tokens = self.sign_in(email, password).await.expect(200);
         User::from_tokens(self, tokens)
     }
 }

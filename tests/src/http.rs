@@ -57,9 +57,10 @@ impl Request {
         self
     }
 
-    /// Sends `raw` as the body with the given content type, byte for byte (malformed JSON, forms, …).
-    pub fn raw(mut self, content_type: &str, raw: impl Into<String>) -> Request {
-        self.builder = self.builder.header("content-type", content_type).body(raw.into());
+    /// Sends `raw` as the body, byte for byte, with no content type of its own (malformed JSON,
+    /// forms, …: set `content-type` with [`Request::header`]).
+    pub fn body(mut self, raw: impl Into<String>) -> Request {
+        self.builder = self.builder.body(raw.into());
         self
     }
 
@@ -89,7 +90,7 @@ pub struct Response {
     label: String,
     status: u16,
     headers: HeaderMap,
-    body: String,
+    body: Vec<u8>,
 }
 
 impl Response {
@@ -99,9 +100,10 @@ impl Response {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response
-            .text()
+            .bytes()
             .await
-            .unwrap_or_else(|err| panic!("{label}: reading the body failed: {err}"));
+            .unwrap_or_else(|err| panic!("{label}: reading the body failed: {err}"))
+            .to_vec();
         Response {
             label,
             status,
@@ -130,9 +132,15 @@ impl Response {
         }
     }
 
-    /// The body as text.
-    pub fn text(&self) -> &str {
+    /// The body, byte for byte.
+    pub fn bytes(&self) -> &[u8] {
         &self.body
+    }
+
+    /// The body as text; fails the test when it is not UTF-8.
+    #[track_caller]
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or_else(|err| panic!("{self}\nthe body is not UTF-8: {err}"))
     }
 
     /// The body as JSON (`null` when the body is empty); fails the test when it is not JSON.
@@ -141,7 +149,7 @@ impl Response {
         if self.body.is_empty() {
             return Value::Null;
         }
-        serde_json::from_str(&self.body).unwrap_or_else(|err| panic!("{self}\nthe body is not JSON: {err}"))
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| panic!("{self}\nthe body is not JSON: {err}"))
     }
 
     /// Asserts the status and returns the JSON body (`null` when empty).
@@ -184,7 +192,7 @@ impl fmt::Display for Response {
         if self.body.is_empty() {
             write!(f, "(empty body)")
         } else {
-            write!(f, "{}", self.body)
+            write!(f, "{}", String::from_utf8_lossy(&self.body))
         }
     }
 }

@@ -24,8 +24,8 @@ async fn changing_the_password_revokes_every_other_session() {
     assert_eq!(revoked.status(), 401, "other session revoked: {revoked}");
     let kept = second.get("/api/v1/me").await;
     assert_eq!(kept.status(), 200, "this session stays: {kept}");
-    assert_eq!(app.login("pw@example.com", PASSWORD).await.status(), 401);
-    assert_eq!(app.login("pw@example.com", NEW_PASSWORD).await.status(), 200);
+    assert_eq!(app.sign_in("pw@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(app.sign_in("pw@example.com", NEW_PASSWORD).await.status(), 200);
     let events = second.get("/api/v1/me/security-events").await.expect(200);
     assert_eq!(events["items"][0]["action"], "login.succeeded");
     assert!(events.items().iter().any(|e| e["action"] == "password.changed"));
@@ -48,7 +48,7 @@ async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
     )
     .await
     .expect_problem(422, "validation_failed");
-    assert_eq!(app.login("careful@example.com", PASSWORD).await.status(), 200);
+    assert_eq!(app.sign_in("careful@example.com", PASSWORD).await.status(), 200);
 }
 
 #[actix_web::test]
@@ -122,7 +122,7 @@ async fn accounts_without_a_password_cannot_change_one_and_delete_without_a_body
         .await
         .expect_problem(409, "no_password");
     assert_eq!(
-        app.login("octo@example.com", "").await.status(),
+        app.sign_in("octo@example.com", "").await.status(),
         401,
         "no password sign-in"
     );
@@ -182,7 +182,7 @@ async fn deleting_the_account_needs_the_password_and_removes_everything() {
         .await
         .expect(204);
     user.get("/api/v1/me").await.expect(401);
-    assert_eq!(app.login("gone@example.com", PASSWORD).await.status(), 401);
+    assert_eq!(app.sign_in("gone@example.com", PASSWORD).await.status(), 401);
     app.anonymous()
         .post("/api/v1/auth/refresh", &json!({"refresh_token": user.refresh()}))
         .await
@@ -195,9 +195,9 @@ async fn security_events_are_paged_newest_first() {
     let app = spawn_app().await;
     let user = app.user("pages@example.com").await;
     for _ in 0..3 {
-        app.login("pages@example.com", "wrong password!!").await;
+        app.sign_in("pages@example.com", "wrong password!!").await;
     }
-    app.login("pages@example.com", PASSWORD).await;
+    app.sign_in("pages@example.com", PASSWORD).await;
     let first = user.get("/api/v1/me/security-events?limit=2").await.expect(200);
     assert_eq!(first.items().len(), 2);
     assert_eq!(first["items"][0]["action"], "login.succeeded");

@@ -30,10 +30,15 @@ pub struct Request {
 impl Request {
     /// A request to `path` on `app`, with `token` as bearer token when there is one.
     pub fn new(app: &TestApp, method: Method, path: &str, token: Option<&str>) -> Request {
+        Request::from_builder(method.clone(), path, app.request(method, path, token))
+    }
+
+    /// A request already set up on some client; `target` names it in failure messages.
+    pub fn from_builder(method: Method, target: &str, builder: reqwest::RequestBuilder) -> Request {
         Request {
-            builder: app.request(method.clone(), path, token),
             method,
-            path: path.to_owned(),
+            path: target.to_owned(),
+            builder,
         }
     }
 
@@ -161,6 +166,17 @@ impl Response {
             self.status
         );
         self.json()
+    }
+
+    /// Asserts a `302 Found` and returns where it points.
+    #[track_caller]
+    pub fn expect_redirect(&self) -> &str {
+        assert!(
+            self.status == 302,
+            "{self}\nexpected a redirect (302), got {}",
+            self.status
+        );
+        self.header("location")
     }
 
     /// Asserts a problem+json answer with this status and `code`, and returns its body.
@@ -300,5 +316,48 @@ impl TestApp {
             app: self,
             token: Some(token.to_owned()),
         }
+    }
+}
+
+/// A browser: keeps its cookies, follows no redirect by itself, and goes to absolute URLs (the server,
+/// the fake GitHub, wherever a redirect points).
+pub struct Browser {
+    client: reqwest::Client,
+}
+
+impl Browser {
+    /// A browser with a cookie jar of its own.
+    pub fn new() -> Browser {
+        Browser::with(reqwest::Client::builder().cookie_store(true))
+    }
+
+    /// A client that keeps no cookies (to replay a copied `Cookie` header by hand).
+    pub fn cookieless() -> Browser {
+        Browser::with(reqwest::Client::builder())
+    }
+
+    fn with(builder: reqwest::ClientBuilder) -> Browser {
+        let client = builder
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Browser { client }
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str) -> Request {
+        Request::from_builder(Method::GET, url, self.client.get(url))
+    }
+
+    /// `POST url` with a JSON body.
+    pub fn post(&self, url: &str, body: &Value) -> Request {
+        Request::from_builder(Method::POST, url, self.client.post(url).json(body))
+    }
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Browser::new()
     }
 }

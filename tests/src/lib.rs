@@ -23,5 +23,5 @@ pub use app::{
 };
 pub use assertions::{action_names, assert_security_headers, field_codes, problem, JsonExt};
 pub use db::{count_rows, execute_sql, postgres_admin_url, replace_database, sql_time, TestDb};
-pub use http::{Caller, Request, RequestHelper, Response};
+pub use http::{Browser, Caller, Request, RequestHelper, Response};
 pub use proxy::TcpProxy;

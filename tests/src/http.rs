@@ -1,7 +1,7 @@
 //! Requests that read like the scenario: an actor sends `get/post/put/patch/delete`, awaits a
 //! [`Response`] whose body is already read, and states what it expects of it.
 //!
-//! ```ignore
+//! ```text
 //! let tenant = ada.create_tenant("acme").await;
 //! ada.patch(&tenant.path(""), &json!({"name": "Acme Ltd"})).await.expect(200);
 //! bob.delete(&tenant.path("")).await.expect_problem(403, "forbidden");

@@ -1,4 +1,6 @@
-//! The real server started in-process on a free port, and the original request helpers on it.
+//! The real server started in-process on a free port, and the original request helpers on it
+//! (`get`, `post_json`, `signup`, `login`, … returning `reqwest` types). Those stay for the files that
+//! still use them; new tests act through the actors of `actors.rs` and `http.rs`.
 
 use std::collections::HashMap;
 

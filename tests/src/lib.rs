@@ -17,7 +17,6 @@ mod http;
 mod proxy;
 
 pub use actors::{ApiKey, Member, Tenant, User};
-
 pub use app::{
     access, base_vars, refresh, spawn_app, spawn_app_on, spawn_app_with, TestApp, JWT_SECRET, PASSWORD,
 };

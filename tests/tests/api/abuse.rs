@@ -4,10 +4,8 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use portcullis_tests::{access, spawn_app_with, PASSWORD};
+use portcullis_tests::{access, problem, spawn_app_with, PASSWORD};
 use serde_json::{json, Value};
-
-use crate::signup::problem;
 
 fn limited(vars: &mut std::collections::HashMap<String, String>) {
     vars.insert("RATE_LIMIT_ENABLED".into(), "true".into());

@@ -1,113 +1,64 @@
 //! API keys: format, scopes, intersection with the creator's scopes, revocation and expiry.
 
-use portcullis_tests::{access, spawn_app, TestApp};
-use serde_json::{json, Value};
-
-use crate::signup::problem;
-
-async fn create_key(app: &TestApp, token: &str, tid: &str, body: Value) -> reqwest::Response {
-    app.post_json(&format!("/api/v1/tenants/{tid}/api-keys"), &body, Some(token))
-        .await
-}
+use portcullis_tests::{spawn_app, ApiKey, JsonExt, RequestHelper};
+use serde_json::json;
 
 #[actix_web::test]
 async fn a_key_acts_in_its_tenant_with_its_scopes() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let tid = app.create_tenant(access(&owner), "keys").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = app.create_tenant(access(&owner), "other").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let response = create_key(
-        &app,
-        access(&owner),
-        &tid,
-        json!({"name": "ci", "scopes": ["projects:read", "projects:write"]}),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    let created: Value = response.json().await.unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
-    assert!(key.starts_with("pcs_") && key.len() == 53, "{key}");
-    assert!(key.starts_with(created["prefix"].as_str().unwrap()));
-    assert_eq!(created["scopes"], json!(["projects:read", "projects:write"]));
-
-    let projects = format!("/api/v1/tenants/{tid}/projects");
-    let made = app
-        .post_json(&projects, &json!({"name": "By key"}), Some(&key))
-        .await;
-    assert_eq!(made.status(), 201);
-    assert_eq!(app.get(&projects, Some(&key)).await.status(), 200);
-    let denied = problem(
-        app.get(&format!("/api/v1/tenants/{tid}/members"), Some(&key))
-            .await,
-        403,
-        "forbidden",
-    )
-    .await;
-    assert_eq!(denied["required_scope"], "members:read");
-    assert_eq!(
-        app.get(&format!("/api/v1/tenants/{other}/projects"), Some(&key))
-            .await
-            .status(),
-        404,
-        "only its own tenant"
-    );
-    problem(app.get("/api/v1/me", Some(&key)).await, 403, "forbidden").await;
-    problem(
-        app.post_json(
-            "/api/v1/tenants",
-            &json!({"name": "X", "slug": "from-key"}),
-            Some(&key),
+    let owner = app.user("owner@example.com").await;
+    let tenant = owner.create_tenant("keys").await;
+    let other = owner.create_tenant("other").await;
+    let response = owner
+        .post(
+            &tenant.path("/api-keys"),
+            &json!({"name": "ci", "scopes": ["projects:read", "projects:write"]}),
         )
-        .await,
-        403,
-        "forbidden",
-    )
-    .await;
+        .await;
+    let key = ApiKey::from_body(&app, &tenant, response.expect(201));
+    assert_eq!(response.header("cache-control"), "no-store");
+    let secret = key.secret();
+    assert!(secret.starts_with("pcs_") && secret.len() == 53, "{secret}");
+    assert!(secret.starts_with(key.body().str_at("prefix")));
+    assert_eq!(key.body()["scopes"], json!(["projects:read", "projects:write"]));
 
-    let listed: Value = app
-        .get(&format!("/api/v1/tenants/{tid}/api-keys"), Some(access(&owner)))
+    let projects = tenant.path("/projects");
+    key.post(&projects, &json!({"name": "By key"})).await.expect(201);
+    key.get(&projects).await.expect(200);
+    let denied = key
+        .get(&tenant.path("/members"))
         .await
-        .json()
+        .expect_problem(403, "forbidden");
+    assert_eq!(denied["required_scope"], "members:read");
+    let elsewhere = key.get(&other.path("/projects")).await;
+    assert_eq!(elsewhere.status(), 404, "only its own tenant: {elsewhere}");
+    key.get("/api/v1/me").await.expect_problem(403, "forbidden");
+    key.post("/api/v1/tenants", &json!({"name": "X", "slug": "from-key"}))
         .await
-        .unwrap();
+        .expect_problem(403, "forbidden");
+
+    let listed = owner.get(&tenant.path("/api-keys")).await.expect(200);
     let item = &listed["items"][0];
     assert!(item.get("key").is_none(), "secrets are shown once");
     assert!(item["last_used_at"].is_string(), "use is recorded");
 
-    let audit: Value = app
-        .get(
-            &format!("/api/v1/tenants/{tid}/audit-events?action=project.created"),
-            Some(access(&owner)),
-        )
+    let audit = owner
+        .get(&tenant.path("/audit-events?action=project.created"))
         .await
-        .json()
-        .await
-        .unwrap();
+        .expect(200);
     assert_eq!(
         audit["items"][0]["actor"],
-        json!({"type": "api_key", "id": created["id"]})
+        json!({"type": "api_key", "id": key.id()})
     );
 
-    let revoke = app.request(
-        reqwest::Method::DELETE,
-        &format!(
-            "/api/v1/tenants/{tid}/api-keys/{}",
-            created["id"].as_str().unwrap()
-        ),
-        Some(access(&owner)),
-    );
-    assert_eq!(revoke.send().await.unwrap().status(), 204);
-    let refused = app.get(&projects, Some(&key)).await;
-    assert_eq!(refused.status(), 401, "revoked keys stop at once");
+    owner
+        .delete(&tenant.path(&format!("/api-keys/{}", key.id())))
+        .await
+        .expect(204);
+    let refused = key.get(&projects).await;
+    assert_eq!(refused.status(), 401, "revoked keys stop at once: {refused}");
     assert_eq!(
-        refused.headers()["www-authenticate"],
+        refused.header("www-authenticate"),
         r#"Bearer error="invalid_token""#
     );
 }
@@ -115,60 +66,47 @@ async fn a_key_acts_in_its_tenant_with_its_scopes() {
 #[actix_web::test]
 async fn malformed_expired_and_unknown_keys_are_401() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let tid = app.create_tenant(access(&owner), "expiry").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = app.user("owner@example.com").await;
+    let tenant = owner.create_tenant("expiry").await;
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let created: Value = create_key(
-        &app,
-        access(&owner),
-        &tid,
-        json!({"name": "short", "scopes": ["projects:read"], "expires_at": soon}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
-    let projects = format!("/api/v1/tenants/{tid}/projects");
-    assert_eq!(app.get(&projects, Some(&key)).await.status(), 200);
+    let key = owner
+        .create_api_key(
+            &tenant,
+            &json!({"name": "short", "scopes": ["projects:read"], "expires_at": soon}),
+        )
+        .await;
+    let projects = tenant.path("/projects");
+    key.get(&projects).await.expect(200);
     actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(app.get(&projects, Some(&key)).await.status(), 401, "expired");
+    let expired = key.get(&projects).await;
+    assert_eq!(expired.status(), 401, "expired: {expired}");
 
-    let mut altered = key.clone().into_bytes();
+    let mut altered = key.secret().to_owned().into_bytes();
     altered[20] = if altered[20] == b'a' { b'b' } else { b'a' };
     for bad in [
-        String::from_utf8(altered).unwrap(),
+        String::from_utf8(altered).expect("keys are ASCII"),
         "pcs_nope".into(),
         portcullis_auth::api_keys::generate(),
     ] {
-        assert_eq!(app.get(&projects, Some(&bad)).await.status(), 401, "{bad}");
+        let response = app.bearer(&bad).get(&projects).await;
+        assert_eq!(response.status(), 401, "{bad}: {response}");
     }
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    problem(
-        create_key(
-            &app,
-            access(&owner),
-            &tid,
-            json!({"name": "old", "scopes": [], "expires_at": past}),
+    owner
+        .post(
+            &tenant.path("/api-keys"),
+            &json!({"name": "old", "scopes": [], "expires_at": past}),
         )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
+        .await
+        .expect_problem(422, "validation_failed");
 }
 
 #[actix_web::test]
 async fn keys_cannot_hold_forbidden_scopes_or_more_than_their_creator() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let tid = app.create_tenant(access(&owner), "scopes").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = app.user("owner@example.com").await;
+    let tenant = owner.create_tenant("scopes").await;
+    let keys = tenant.path("/api-keys");
     for scope in [
         "api_keys:manage",
         "members:invite",
@@ -176,143 +114,66 @@ async fn keys_cannot_hold_forbidden_scopes_or_more_than_their_creator() {
         "roles:manage",
         "tenant:delete",
     ] {
-        let body = problem(
-            create_key(
-                &app,
-                access(&owner),
-                &tid,
-                json!({"name": "k", "scopes": [scope]}),
-            )
-            .await,
-            422,
-            "validation_failed",
-        )
-        .await;
+        let body = owner
+            .post(&keys, &json!({"name": "k", "scopes": [scope]}))
+            .await
+            .expect_problem(422, "validation_failed");
         assert_eq!(body["errors"][0]["code"], "forbidden_scope");
     }
-    problem(
-        create_key(
-            &app,
-            access(&owner),
-            &tid,
-            json!({"name": "k", "scopes": ["root"]}),
-        )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    problem(
-        create_key(
-            &app,
-            access(&owner),
-            &tid,
-            json!({"name": "k", "scopes": [], "tenant_id": "x"}),
-        )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    owner
+        .post(&keys, &json!({"name": "k", "scopes": ["root"]}))
+        .await
+        .expect_problem(422, "validation_failed");
+    owner
+        .post(&keys, &json!({"name": "k", "scopes": [], "tenant_id": "x"}))
+        .await
+        .expect_problem(422, "validation_failed");
 
     // A key manager without audit:read cannot mint a key that reads the audit log.
-    let manager = app.signup("manager@example.com").await;
-    app.create_role(
-        access(&owner),
-        &tid,
-        "key-manager",
-        &["api_keys:manage", "projects:read"],
-    )
-    .await;
-    app.add_member(access(&owner), &tid, &manager, &["key-manager"])
+    let manager = app.user("manager@example.com").await;
+    owner
+        .create_role(&tenant, "key-manager", &["api_keys:manage", "projects:read"])
         .await;
-    problem(
-        create_key(
-            &app,
-            access(&manager),
-            &tid,
-            json!({"name": "k", "scopes": ["audit:read"]}),
-        )
-        .await,
-        403,
-        "forbidden",
-    )
-    .await;
-    assert_eq!(
-        create_key(
-            &app,
-            access(&manager),
-            &tid,
-            json!({"name": "k", "scopes": ["projects:read"]})
-        )
+    owner.add_member(&tenant, &manager, &["key-manager"]).await;
+    manager
+        .post(&keys, &json!({"name": "k", "scopes": ["audit:read"]}))
         .await
-        .status(),
-        201
-    );
+        .expect_problem(403, "forbidden");
+    manager
+        .post(&keys, &json!({"name": "k", "scopes": ["projects:read"]}))
+        .await
+        .expect(201);
 }
 
 #[actix_web::test]
 async fn a_demoted_or_departed_creator_takes_scopes_from_the_key() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let admin = app.signup("admin@example.com").await;
-    let tid = app.create_tenant(access(&owner), "demote").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.add_member(access(&owner), &tid, &admin, &["admin"]).await;
-    let created: Value = create_key(
-        &app,
-        access(&admin),
-        &tid,
-        json!({"name": "k", "scopes": ["projects:write", "projects:read", "audit:read"]}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let key = created["key"].as_str().unwrap().to_owned();
-    let audit = format!("/api/v1/tenants/{tid}/audit-events");
-    let projects = format!("/api/v1/tenants/{tid}/projects");
-    assert_eq!(app.get(&audit, Some(&key)).await.status(), 200);
-
-    let admin_id = admin["user"]["id"].as_str().unwrap();
-    let demote = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/api/v1/tenants/{tid}/members/{admin_id}/roles"),
-            Some(access(&owner)),
+    let owner = app.user("owner@example.com").await;
+    let admin = app.user("admin@example.com").await;
+    let tenant = owner.create_tenant("demote").await;
+    owner.add_member(&tenant, &admin, &["admin"]).await;
+    let key = admin
+        .create_api_key(
+            &tenant,
+            &json!({"name": "k", "scopes": ["projects:write", "projects:read", "audit:read"]}),
         )
-        .json(&json!({"roles": ["viewer"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(demote.status(), 200);
-    assert_eq!(
-        problem(app.get(&audit, Some(&key)).await, 403, "forbidden").await["required_scope"],
-        "audit:read"
-    );
-    problem(
-        app.post_json(&projects, &json!({"name": "x"}), Some(&key)).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    assert_eq!(
-        app.get(&projects, Some(&key)).await.status(),
-        200,
-        "viewer still reads projects"
-    );
+        .await;
+    let audit = tenant.path("/audit-events");
+    let projects = tenant.path("/projects");
+    key.get(&audit).await.expect(200);
 
-    let leave = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/tenants/{tid}/members/{admin_id}"),
-            Some(access(&admin)),
-        )
-        .send()
+    owner
+        .set_member_roles(&tenant, admin.id(), &["viewer"])
         .await
-        .unwrap();
-    assert_eq!(leave.status(), 204);
-    problem(app.get(&projects, Some(&key)).await, 403, "forbidden").await;
+        .expect(200);
+    let denied = key.get(&audit).await.expect_problem(403, "forbidden");
+    assert_eq!(denied["required_scope"], "audit:read");
+    key.post(&projects, &json!({"name": "x"}))
+        .await
+        .expect_problem(403, "forbidden");
+    let read = key.get(&projects).await;
+    assert_eq!(read.status(), 200, "viewer still reads projects: {read}");
+
+    admin.remove_member(&tenant, admin.id()).await.expect(204);
+    key.get(&projects).await.expect_problem(403, "forbidden");
 }

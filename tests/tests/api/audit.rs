@@ -1,152 +1,58 @@
 //! The audit log: every listed action, written with its change and only with it.
 
-use diesel::RunQueryDsl;
-use portcullis_tests::{access, spawn_app, TestApp};
-use serde_json::{json, Value};
-
-async fn actions(app: &TestApp, token: &str, tid: &str, filter: &str) -> Vec<String> {
-    let body: Value = app
-        .get(
-            &format!("/api/v1/tenants/{tid}/audit-events?limit=100{filter}"),
-            Some(token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
-}
+use portcullis_tests::{count_rows, spawn_app, JsonExt, RequestHelper};
+use serde_json::json;
 
 #[actix_web::test]
 async fn every_listed_action_is_recorded_and_failures_record_nothing() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let member = app.signup("member@example.com").await;
-    let token = access(&owner).to_owned();
-    let tid = app.create_tenant(&token, "audited").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let base = format!("/api/v1/tenants/{tid}");
-    let send = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let (app, token) = (&app, token.clone());
-        async move {
-            let mut request = app.request(method, &path, Some(&token));
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            request.send().await.unwrap()
-        }
-    };
-    use reqwest::Method as M;
-    assert_eq!(
-        send(M::PATCH, base.clone(), Some(json!({"name": "Renamed"})))
-            .await
-            .status(),
-        200
-    );
-    app.add_member(&token, &tid, &member, &["viewer"]).await;
-    let member_id = member["user"]["id"].as_str().unwrap();
-    assert_eq!(
-        send(
-            M::PUT,
-            format!("{base}/members/{member_id}/roles"),
-            Some(json!({"roles": ["editor"]}))
+    let owner = app.user("owner@example.com").await;
+    let member = app.user("member@example.com").await;
+    let tenant = owner.create_tenant("audited").await;
+    let base = tenant.path("");
+    owner.patch(&base, &json!({"name": "Renamed"})).await.expect(200);
+    owner.add_member(&tenant, &member, &["viewer"]).await;
+    owner
+        .set_member_roles(&tenant, member.id(), &["editor"])
+        .await
+        .expect(200);
+    owner.remove_member(&tenant, member.id()).await.expect(204);
+    let invitation = owner.invite(&tenant, "x@example.com", &[]).await;
+    owner
+        .delete(&tenant.path(&format!("/invitations/{}", invitation.str_at("id"))))
+        .await
+        .expect(204);
+    owner
+        .post(
+            &tenant.path("/roles"),
+            &json!({"name": "auditor", "scopes": ["audit:read"]}),
         )
         .await
-        .status(),
-        200
-    );
-    assert_eq!(
-        send(M::DELETE, format!("{base}/members/{member_id}"), None)
-            .await
-            .status(),
-        204
-    );
-    let invitation: Value = send(
-        M::POST,
-        format!("{base}/invitations"),
-        Some(json!({"email": "x@example.com", "roles": []})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(
-        send(
-            M::DELETE,
-            format!("{base}/invitations/{}", invitation["id"].as_str().unwrap()),
-            None
-        )
+        .expect(201);
+    owner
+        .patch(&tenant.path("/roles/auditor"), &json!({"description": "reads"}))
         .await
-        .status(),
-        204
-    );
-    assert_eq!(
-        send(
-            M::POST,
-            format!("{base}/roles"),
-            Some(json!({"name": "auditor", "scopes": ["audit:read"]}))
-        )
+        .expect(200);
+    owner.delete(&tenant.path("/roles/auditor")).await.expect(204);
+    let key = owner
+        .create_api_key(&tenant, &json!({"name": "k", "scopes": ["projects:read"]}))
+        .await;
+    owner
+        .delete(&tenant.path(&format!("/api-keys/{}", key.id())))
         .await
-        .status(),
-        201
-    );
-    assert_eq!(
-        send(
-            M::PATCH,
-            format!("{base}/roles/auditor"),
-            Some(json!({"description": "reads"}))
-        )
+        .expect(204);
+    let project = owner
+        .post(&tenant.path("/projects"), &json!({"name": "P"}))
         .await
-        .status(),
-        200
-    );
-    assert_eq!(
-        send(M::DELETE, format!("{base}/roles/auditor"), None)
-            .await
-            .status(),
-        204
-    );
-    let key: Value = send(
-        M::POST,
-        format!("{base}/api-keys"),
-        Some(json!({"name": "k", "scopes": ["projects:read"]})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(
-        send(
-            M::DELETE,
-            format!("{base}/api-keys/{}", key["id"].as_str().unwrap()),
-            None
-        )
+        .expect(201);
+    let project_path = tenant.path(&format!("/projects/{}", project.str_at("id")));
+    owner
+        .patch(&project_path, &json!({"name": "Q"}))
         .await
-        .status(),
-        204
-    );
-    let project: Value = send(M::POST, format!("{base}/projects"), Some(json!({"name": "P"})))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let project_path = format!("{base}/projects/{}", project["id"].as_str().unwrap());
-    assert_eq!(
-        send(M::PATCH, project_path.clone(), Some(json!({"name": "Q"})))
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(send(M::DELETE, project_path, None).await.status(), 204);
+        .expect(200);
+    owner.delete(&project_path).await.expect(204);
 
-    let recorded = actions(&app, &token, &tid, "").await;
+    let recorded = owner.audit_actions(&tenant, "").await;
     for action in [
         "tenant.created",
         "tenant.updated",
@@ -172,135 +78,70 @@ async fn every_listed_action_is_recorded_and_failures_record_nothing() {
     }
     assert_eq!(recorded[0], "project.deleted", "newest first");
     assert_eq!(
-        actions(&app, &token, &tid, "&action=role.created").await,
+        owner.audit_actions(&tenant, "&action=role.created").await,
         ["role.created"]
     );
 
-    let full: Value = app
-        .get(
-            &format!("{base}/audit-events?action=member.roles_changed"),
-            Some(&token),
-        )
+    let full = owner
+        .get(&tenant.path("/audit-events?action=member.roles_changed"))
         .await
-        .json()
-        .await
-        .unwrap();
+        .expect(200);
     let event = &full["items"][0];
-    assert_eq!(event["actor"], json!({"type": "user", "id": owner["user"]["id"]}));
-    assert_eq!(event["target"], json!({"type": "user", "id": member_id}));
+    assert_eq!(event["actor"], json!({"type": "user", "id": owner.id()}));
+    assert_eq!(event["target"], json!({"type": "user", "id": member.id()}));
     assert_eq!(event["details"], json!({"from": ["viewer"], "to": ["editor"]}));
     assert!(event["ip"].is_string() && event["created_at"].is_string());
 
     // Refused changes leave no row.
     let count = recorded.len();
-    assert_eq!(
-        send(
-            M::POST,
-            format!("{base}/roles"),
-            Some(json!({"name": "admin", "scopes": []}))
-        )
+    owner
+        .post(&tenant.path("/roles"), &json!({"name": "admin", "scopes": []}))
         .await
-        .status(),
-        409
-    );
-    assert_eq!(
-        send(M::PATCH, base.clone(), Some(json!({"name": ""})))
-            .await
-            .status(),
-        422
-    );
-    let owner_id = owner["user"]["id"].as_str().unwrap();
-    assert_eq!(
-        send(
-            M::PUT,
-            format!("{base}/members/{owner_id}/roles"),
-            Some(json!({"roles": ["admin"]}))
-        )
+        .expect(409);
+    owner.patch(&base, &json!({"name": ""})).await.expect(422);
+    owner
+        .set_member_roles(&tenant, owner.id(), &["admin"])
         .await
-        .status(),
-        409
-    );
-    assert_eq!(actions(&app, &token, &tid, "").await.len(), count);
+        .expect(409);
+    assert_eq!(owner.audit_actions(&tenant, "").await.len(), count);
 
-    let paged: Value = app
-        .get(&format!("{base}/audit-events?limit=2"), Some(&token))
+    let paged = owner.get(&tenant.path("/audit-events?limit=2")).await.expect(200);
+    let cursor = paged.str_at("next_cursor");
+    let next = owner
+        .get(&tenant.path(&format!("/audit-events?limit=2&cursor={cursor}")))
         .await
-        .json()
-        .await
-        .unwrap();
-    let cursor = paged["next_cursor"].as_str().unwrap();
-    let next: Value = app
-        .get(
-            &format!("{base}/audit-events?limit=2&cursor={cursor}"),
-            Some(&token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .expect(200);
     assert_ne!(next["items"][0]["id"], paged["items"][1]["id"]);
-    assert_eq!(
-        app.get(&format!("{base}/audit-events?action=DROP%20TABLE"), Some(&token))
-            .await
-            .status(),
-        422
-    );
+    owner
+        .get(&tenant.path("/audit-events?action=DROP%20TABLE"))
+        .await
+        .expect(422);
 }
 
 #[actix_web::test]
 async fn deleting_a_tenant_removes_its_rows_everywhere() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let member = app.signup("member@example.com").await;
-    let token = access(&owner).to_owned();
-    let tid = app.create_tenant(&token, "doomed").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let keep = app.create_tenant(&token, "kept").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.create_role(&token, &tid, "custom", &["tenant:read"]).await;
-    app.add_member(&token, &tid, &member, &["custom"]).await;
-    app.post_json(
-        &format!("/api/v1/tenants/{tid}/invitations"),
-        &json!({"email": "p@example.com", "roles": []}),
-        Some(&token),
-    )
-    .await;
-    app.post_json(
-        &format!("/api/v1/tenants/{tid}/projects"),
-        &json!({"name": "P"}),
-        Some(&token),
-    )
-    .await;
-    app.post_json(
-        &format!("/api/v1/tenants/{tid}/api-keys"),
-        &json!({"name": "k", "scopes": []}),
-        Some(&token),
-    )
-    .await;
-    app.post_json(
-        &format!("/api/v1/tenants/{keep}/projects"),
-        &json!({"name": "Kept"}),
-        Some(&token),
-    )
-    .await;
-
-    let deleted = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/tenants/{tid}"),
-            Some(&token),
-        )
-        .send()
+    let owner = app.user("owner@example.com").await;
+    let member = app.user("member@example.com").await;
+    let tenant = owner.create_tenant("doomed").await;
+    let keep = owner.create_tenant("kept").await;
+    owner.create_role(&tenant, "custom", &["tenant:read"]).await;
+    owner.add_member(&tenant, &member, &["custom"]).await;
+    owner.invite(&tenant, "p@example.com", &[]).await;
+    owner
+        .post(&tenant.path("/projects"), &json!({"name": "P"}))
         .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+        .expect(201);
+    owner
+        .create_api_key(&tenant, &json!({"name": "k", "scopes": []}))
+        .await;
+    owner
+        .post(&keep.path("/projects"), &json!({"name": "Kept"}))
+        .await
+        .expect(201);
 
-    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).unwrap();
-    let mut conn = portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).unwrap();
+    owner.delete(&tenant.path("")).await.expect(204);
+
     for table in [
         "tenants",
         "memberships",
@@ -312,32 +153,10 @@ async fn deleting_a_tenant_removes_its_rows_everywhere() {
         "audit_events",
     ] {
         let column = if table == "tenants" { "id" } else { "tenant_id" };
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let count = |tenant: &str| format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = '{tenant}'");
-        let load = |conn: &mut portcullis_db::DbConn, sql: String| -> i64 {
-            match conn {
-                portcullis_db::DbConn::Postgres(pg) => {
-                    diesel::sql_query(sql).get_result::<Count>(pg).unwrap().n
-                }
-                portcullis_db::DbConn::Sqlite(sqlite) => {
-                    diesel::sql_query(sql).get_result::<Count>(sqlite).unwrap().n
-                }
-            }
-        };
-        assert_eq!(
-            load(&mut conn, count(&tid)),
-            0,
-            "{table} keeps rows of the deleted tenant"
-        );
+        let rows_of = |tenant_id: &str| count_rows(&app, table, &format!("{column} = '{tenant_id}'"));
+        assert_eq!(rows_of(&tenant.id), 0, "{table} keeps rows of the deleted tenant");
         if ["tenants", "projects", "audit_events", "memberships"].contains(&table) {
-            assert!(
-                load(&mut conn, count(&keep)) > 0,
-                "{table} lost rows of another tenant"
-            );
+            assert!(rows_of(&keep.id) > 0, "{table} lost rows of another tenant");
         }
     }
 }

@@ -1,7 +1,5 @@
-use portcullis_tests::spawn_app;
-use serde_json::Value;
-
-use crate::headers::assert_security_headers;
+use portcullis_tests::{assert_security_headers, spawn_app, RequestHelper};
+use reqwest::Method;
 
 const ALLOWED: &str = "https://app.example.com";
 
@@ -9,17 +7,15 @@ const ALLOWED: &str = "https://app.example.com";
 async fn a_preflight_from_an_allowed_origin_is_answered() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url("/api/v1/tenants"))
+        .anonymous()
+        .request(Method::OPTIONS, "/api/v1/tenants")
         .header("Origin", ALLOWED)
         .header("Access-Control-Request-Method", "POST")
         .header("Access-Control-Request-Headers", "authorization, content-type")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .await;
+    assert_eq!(response.status(), 200, "{response}");
     assert_security_headers(response.headers());
-    assert_eq!(response.headers()["access-control-allow-origin"], ALLOWED);
+    assert_eq!(response.header("access-control-allow-origin"), ALLOWED);
     assert!(
         response
             .headers()
@@ -27,10 +23,7 @@ async fn a_preflight_from_an_allowed_origin_is_answered() {
             .is_none(),
         "bearer tokens, not cookies"
     );
-    let methods = response.headers()["access-control-allow-methods"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let methods = response.header("access-control-allow-methods");
     assert!(methods.contains("POST") && methods.contains("PATCH"), "{methods}");
 }
 
@@ -38,18 +31,16 @@ async fn a_preflight_from_an_allowed_origin_is_answered() {
 async fn a_preflight_from_another_origin_is_refused_as_a_problem() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url("/api/v1/tenants"))
+        .anonymous()
+        .request(Method::OPTIONS, "/api/v1/tenants")
         .header("Origin", "https://evil.example.net")
         .header("Access-Control-Request-Method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+        .await;
+    assert_eq!(response.status(), 400, "{response}");
     assert_security_headers(response.headers());
     assert!(response.headers().get("access-control-allow-origin").is_none());
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let body: Value = response.json().await.unwrap();
+    assert_eq!(response.header("content-type"), "application/problem+json");
+    let body = response.json();
     assert_eq!(body["status"], 400);
     assert!(body["request_id"].is_string());
 }
@@ -57,36 +48,24 @@ async fn a_preflight_from_another_origin_is_refused_as_a_problem() {
 #[actix_web::test]
 async fn simple_requests_expose_responses_only_to_allowed_origins() {
     let app = spawn_app().await;
-    let allowed = app
-        .client
-        .get(app.url("/healthz"))
-        .header("Origin", ALLOWED)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], ALLOWED);
-    let exposed = allowed.headers()["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
+    let allowed = app.anonymous().get("/healthz").header("Origin", ALLOWED).await;
+    assert_eq!(allowed.header("access-control-allow-origin"), ALLOWED);
+    let exposed = allowed
+        .header("access-control-expose-headers")
         .to_ascii_lowercase();
     assert!(exposed.contains("x-request-id"), "{exposed}");
-
     let other = app
-        .client
-        .get(app.url("/healthz"))
+        .anonymous()
+        .get("/healthz")
         .header("Origin", "https://evil.example.net")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert!(other.headers().get("access-control-allow-origin").is_none());
     // A lookalike of an allowed origin is a different origin.
     let lookalike = app
-        .client
-        .get(app.url("/healthz"))
+        .anonymous()
+        .get("/healthz")
         .header("Origin", "https://app.example.com.evil.net")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert!(lookalike.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -97,15 +76,13 @@ async fn a_wildcard_in_development_allows_any_origin_without_credentials() {
     })
     .await;
     let response = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url("/healthz"))
+        .anonymous()
+        .request(Method::OPTIONS, "/healthz")
         .header("Origin", "https://anywhere.example")
         .header("Access-Control-Request-Method", "GET")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        .await;
+    assert_eq!(response.status(), 200, "{response}");
+    assert_eq!(response.header("access-control-allow-origin"), "*");
     assert!(response
         .headers()
         .get("access-control-allow-credentials")

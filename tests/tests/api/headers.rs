@@ -1,76 +1,37 @@
-use portcullis_tests::spawn_app;
-use reqwest::header::HeaderMap;
-use serde_json::Value;
-
-/// Asserts the headers API.md requires on every response, and returns the request id.
-pub fn assert_security_headers(headers: &HeaderMap) -> String {
-    let expected = [
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-        (
-            "content-security-policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ),
-        ("cross-origin-opener-policy", "same-origin"),
-    ];
-    for (name, value) in expected {
-        assert_eq!(
-            headers.get(name).and_then(|v| v.to_str().ok()),
-            Some(value),
-            "header {name}"
-        );
-    }
-    assert!(
-        headers.get("strict-transport-security").is_none(),
-        "no HSTS outside production"
-    );
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("x-request-id")
-        .to_owned()
-}
+use portcullis_tests::{assert_security_headers, spawn_app, RequestHelper};
+use serde_json::json;
 
 #[actix_web::test]
 async fn healthz_answers_with_security_headers_and_a_new_request_id() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    let response = app.anonymous().get("/healthz").await;
+    let body = response.expect(200);
     let id = assert_security_headers(response.headers());
     assert!(
         uuid::Uuid::parse_str(&id).is_ok(),
         "generated ids are UUIDs: {id}"
     );
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        serde_json::json!({"status": "ok"})
-    );
+    assert_eq!(body, json!({"status": "ok"}));
 }
 
 #[actix_web::test]
 async fn a_valid_request_id_is_echoed_and_an_unsafe_one_replaced() {
     let app = spawn_app().await;
     let echoed = app
-        .client
-        .get(app.url("/healthz"))
+        .anonymous()
+        .get("/healthz")
         .header("X-Request-Id", "trace-42.a:b")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.headers()["x-request-id"], "trace-42.a:b");
-
+        .await;
+    assert_eq!(echoed.header("x-request-id"), "trace-42.a:b");
     for unsafe_id in ["with space", &"x".repeat(200), "<script>"] {
         let response = app
-            .client
-            .get(app.url("/healthz"))
+            .anonymous()
+            .get("/healthz")
             .header("X-Request-Id", unsafe_id)
-            .send()
-            .await
-            .unwrap();
-        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+            .await;
+        let id = response.header("x-request-id");
         assert_ne!(id, unsafe_id);
-        assert!(uuid::Uuid::parse_str(&id).is_ok());
+        assert!(uuid::Uuid::parse_str(id).is_ok());
     }
 }
 
@@ -78,18 +39,9 @@ async fn a_valid_request_id_is_echoed_and_an_unsafe_one_replaced() {
 async fn unknown_routes_are_problem_json_404s_with_the_request_id() {
     let app = spawn_app().await;
     for path in ["/nope", "/api/v1/nope", "/api/v2/healthz"] {
-        let response = app
-            .client
-            .get(app.url(path))
-            .header("X-Request-Id", "req-404")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 404, "{path}");
+        let response = app.anonymous().get(path).header("X-Request-Id", "req-404").await;
+        let body = response.expect_problem(404, "not_found");
         assert_security_headers(response.headers());
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["code"], "not_found");
         assert_eq!(body["status"], 404);
         assert_eq!(body["type"], "about:blank");
         assert_eq!(body["request_id"], "req-404");
@@ -99,15 +51,11 @@ async fn unknown_routes_are_problem_json_404s_with_the_request_id() {
 #[actix_web::test]
 async fn a_wrong_method_is_a_problem_json_405_with_allow() {
     let app = spawn_app().await;
-    let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(response.status(), 405);
+    let response = app.anonymous().delete("/healthz").await;
+    let body = response.expect_problem(405, "method_not_allowed");
     assert_security_headers(response.headers());
-    assert_eq!(response.headers()["allow"], "GET");
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "method_not_allowed");
-    assert_eq!(body["request_id"], request_id.as_str());
+    assert_eq!(response.header("allow"), "GET");
+    assert_eq!(body["request_id"], response.header("x-request-id"));
 }
 
 #[actix_web::test]
@@ -127,14 +75,14 @@ async fn production_adds_hsts() {
         vars.insert("RATE_LIMIT_ENABLED".into(), "true".into());
     })
     .await;
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.anonymous().get("/healthz").await;
     assert_eq!(
-        response.headers()["strict-transport-security"],
+        response.header("strict-transport-security"),
         "max-age=63072000; includeSubDomains"
     );
-    let missing = app.client.get(app.url("/missing")).send().await.unwrap();
+    let missing = app.anonymous().get("/missing").await;
     assert_eq!(
-        missing.headers()["strict-transport-security"],
+        missing.header("strict-transport-security"),
         "max-age=63072000; includeSubDomains"
     );
 }

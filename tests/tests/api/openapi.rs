@@ -1,13 +1,21 @@
 //! The OpenAPI document matches the router: every documented operation exists, every declared route
 //! is documented, and `/docs` serves Swagger UI from the binary.
 
-use portcullis_tests::spawn_app;
-use serde_json::Value;
+use portcullis_tests::{spawn_app, RequestHelper};
+use serde_json::{Map, Value};
+
+/// `value` as a JSON object; fails the test with the value when it is not one.
+#[track_caller]
+fn object(value: &Value) -> &Map<String, Value> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+}
 
 fn operations(document: &Value) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
+    for (path, item) in object(&document["paths"]) {
+        for method in object(item).keys() {
             found.push((method.to_uppercase(), path.clone()));
         }
     }
@@ -18,9 +26,7 @@ fn operations(document: &Value) -> Vec<(String, String)> {
 #[actix_web::test]
 async fn the_document_lists_exactly_the_routes_of_the_router() {
     let app = spawn_app().await;
-    let response = app.get("/openapi.json", None).await;
-    assert_eq!(response.status(), 200);
-    let document: Value = response.json().await.unwrap();
+    let document = app.anonymous().get("/openapi.json").await.expect(200);
     assert_eq!(document["openapi"], "3.1.0");
 
     let mut expected: Vec<(String, String)> = portcullis_server::router::routes()
@@ -44,27 +50,21 @@ async fn the_document_lists_exactly_the_routes_of_the_router() {
             })
             .collect::<Vec<_>>()
             .join("/");
-        let response = app
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-                &concrete,
-                None,
-            )
-            .send()
-            .await
-            .unwrap();
+        let verb = reqwest::Method::from_bytes(method.as_bytes())
+            .unwrap_or_else(|err| panic!("{method} is a method: {err}"));
+        let response = app.anonymous().request(verb, &concrete).await;
         assert_ne!(response.status(), 405, "{method} {path} is not routed");
         if response.status() == 404 {
-            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let body: Value = serde_json::from_slice(response.bytes()).unwrap_or(Value::Null);
             // Without credentials a mounted route answers 401 (or a specific 404 code); a plain
             // `not_found` here can only come from the router's fallback.
             assert_ne!(body["code"], "not_found", "{method} {path} is not routed");
         }
     }
     // Every error response is a problem document; every authenticated route states its security.
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for (method, operation) in item.as_object().unwrap() {
-            for (status, response) in operation["responses"].as_object().unwrap() {
+    for (path, item) in object(&document["paths"]) {
+        for (method, operation) in object(item) {
+            for (status, response) in object(&operation["responses"]) {
                 if status.starts_with('4') || (status.starts_with('5') && path != "/readyz") {
                     assert!(
                         response["content"]["application/problem+json"].is_object(),
@@ -79,17 +79,15 @@ async fn the_document_lists_exactly_the_routes_of_the_router() {
 #[actix_web::test]
 async fn swagger_ui_is_served_from_the_binary_with_a_csp_relaxed_only_there() {
     let app = spawn_app().await;
-    let page = app.get("/docs", None).await;
-    assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let guest = app.anonymous();
+    let page = guest.get("/docs").await;
+    assert_eq!(page.status(), 200, "{page}");
+    let csp = page.header("content-security-policy");
     assert!(
         csp.contains("script-src 'self'") && !csp.contains("http"),
         "{csp}"
     );
-    let html = page.text().await.unwrap();
+    let html = page.text();
     assert!(
         html.contains("/docs/swagger-ui-bundle.js") && !html.contains("https://"),
         "no CDN"
@@ -99,14 +97,14 @@ async fn swagger_ui_is_served_from_the_binary_with_a_csp_relaxed_only_there() {
         "/docs/swagger-ui.css",
         "/docs/init.js",
     ] {
-        let response = app.get(asset, None).await;
+        let response = guest.get(asset).await;
         assert_eq!(response.status(), 200, "{asset}");
-        assert!(response.bytes().await.unwrap().len() > 20, "{asset}");
+        assert!(response.bytes().len() > 20, "{asset}");
     }
-    assert_eq!(app.get("/docs/../Cargo.toml", None).await.status(), 404);
-    let api = app.get("/healthz", None).await;
+    assert_eq!(guest.get("/docs/../Cargo.toml").await.status(), 404);
+    let api = guest.get("/healthz").await;
     assert_eq!(
-        api.headers()["content-security-policy"],
+        api.header("content-security-policy"),
         "default-src 'none'; frame-ancestors 'none'"
     );
 }

@@ -3,7 +3,7 @@
 //! `not_found` as an unknown id, on every route, on both backends (PostgreSQL refuses NUL in text
 //! and used to turn `%00` into a 500). The sweep walks the route list the router is built from.
 
-use portcullis_tests::{access, spawn_app, TestApp, PASSWORD};
+use portcullis_tests::{spawn_app, JsonExt, Request, RequestHelper, TestApp, User, PASSWORD};
 use portcullis_web::Guard;
 use serde_json::{json, Value};
 
@@ -95,83 +95,46 @@ fn malformed(name: &str, real: &str) -> Vec<String> {
     values
 }
 
-async fn send(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    token: &str,
-) -> reqwest::Response {
-    let mut request = app.request(
-        reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-        path,
-        Some(token),
-    );
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
+fn send(owner: &User<'_>, method: &str, path: &str, body: Option<&Value>) -> Request {
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .unwrap_or_else(|err| panic!("{method} is a method: {err}"));
+    owner.request(method, path).json_opt(body)
 }
 
-async fn setup(app: &TestApp) -> (Value, Ids) {
-    let owner = app.signup("owner@example.com").await;
-    let member = app.signup("member@example.com").await;
-    let tenant = app.create_tenant(access(&owner), "path-ids").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.create_role(access(&owner), &tenant, "auditor", &["tenant:read", "audit:read"])
+async fn setup(app: &TestApp) -> (User<'_>, Ids) {
+    let owner = app.user("owner@example.com").await;
+    let member = app.user("member@example.com").await;
+    let tenant = owner.create_tenant("path-ids").await;
+    owner
+        .create_role(&tenant, "auditor", &["tenant:read", "audit:read"])
         .await;
-    app.add_member(access(&owner), &tenant, &member, &["viewer"])
+    owner.add_member(&tenant, &member, &["viewer"]).await;
+    let invitation = owner.invite(&tenant, "pending@example.com", &["viewer"]).await;
+    let project = owner
+        .post(&tenant.path("/projects"), &json!({"name": "Apollo"}))
+        .await
+        .expect(201);
+    let key = owner
+        .create_api_key(&tenant, &json!({"name": "ci", "scopes": ["projects:read"]}))
         .await;
-    let post = |path: String, body: Value| {
-        let token = access(&owner).to_owned();
-        async move {
-            let response = app.post_json(&path, &body, Some(&token)).await;
-            assert_eq!(response.status(), 201, "{path}");
-            response.json::<Value>().await.unwrap()
-        }
-    };
-    let invitation = post(
-        format!("/api/v1/tenants/{tenant}/invitations"),
-        json!({"email": "pending@example.com", "roles": ["viewer"]}),
-    )
-    .await;
-    let project = post(
-        format!("/api/v1/tenants/{tenant}/projects"),
-        json!({"name": "Apollo"}),
-    )
-    .await;
-    let key = post(
-        format!("/api/v1/tenants/{tenant}/api-keys"),
-        json!({"name": "ci", "scopes": ["projects:read"]}),
-    )
-    .await;
     // A second session of the owner, for the session route to revoke without signing the owner out.
-    assert_eq!(app.login("owner@example.com", PASSWORD).await.status(), 200);
-    let sessions: Value = app
-        .get("/api/v1/auth/sessions", Some(access(&owner)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let session = sessions["items"]
-        .as_array()
-        .unwrap()
+    app.sign_in("owner@example.com", PASSWORD).await.expect(200);
+    let sessions = owner.get("/api/v1/auth/sessions").await.expect(200);
+    let session = sessions
+        .items()
         .iter()
         .find(|s| s["current"] == false)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("a second session: {sessions}"))
+        .str_at("id")
         .to_owned();
     let ids = Ids {
-        tenant,
-        member: member["user"]["id"].as_str().unwrap().to_owned(),
-        invitation: invitation["id"].as_str().unwrap().to_owned(),
+        member: member.id().to_owned(),
+        invitation: invitation.str_at("id").to_owned(),
         role: "auditor".to_owned(),
-        project: project["id"].as_str().unwrap().to_owned(),
-        api_key: key["id"].as_str().unwrap().to_owned(),
+        project: project.str_at("id").to_owned(),
+        api_key: key.id().to_owned(),
         session,
+        tenant: tenant.id,
     };
     (owner, ids)
 }
@@ -180,7 +143,6 @@ async fn setup(app: &TestApp) -> (Value, Ids) {
 async fn a_malformed_id_in_any_path_is_a_plain_404_never_a_500() {
     let app = spawn_app().await;
     let (owner, ids) = setup(&app).await;
-    let token = access(&owner);
 
     // (method, template, body) of every route with a path parameter.
     let declared = portcullis_server::router::routes();
@@ -207,15 +169,9 @@ async fn a_malformed_id_in_any_path_is_a_plain_404_never_a_500() {
         for name in params(template) {
             for value in malformed(name, real(template, name, &ids)) {
                 let path = fill(template, &ids, Some((name, &value)));
-                let response = send(&app, method, &path, body.clone(), token).await;
-                assert_eq!(response.status(), 404, "{method} {path}");
-                assert_eq!(
-                    response.headers()["content-type"],
-                    "application/problem+json",
-                    "{method} {path}"
-                );
-                let problem: Value = response.json().await.unwrap();
-                assert_eq!(problem["code"], "not_found", "{method} {path}: {problem}");
+                send(&owner, method, &path, body.as_ref())
+                    .await
+                    .expect_problem(404, "not_found");
                 probes += 1;
             }
         }
@@ -227,10 +183,10 @@ async fn a_malformed_id_in_any_path_is_a_plain_404_never_a_500() {
     routes.sort_by_key(|(method, template, _)| (*method == "DELETE", *template == "/tenants/{tid}"));
     for (method, template, body) in routes {
         let path = fill(template, &ids, None);
-        let status = send(&app, &method, &path, body, token).await.status().as_u16();
+        let response = send(&owner, &method, &path, body.as_ref()).await;
         assert!(
-            (200..300).contains(&status),
-            "{method} {path} with real ids: {status}"
+            (200..300).contains(&response.status()),
+            "with real ids: {response}"
         );
     }
 }

@@ -1,79 +1,35 @@
 //! Tenants, members, invitations and roles: the flows, the escalation attempts and the last owner.
 
 use futures_util::future::join;
-use portcullis_tests::{access, spawn_app, TestApp};
-use serde_json::{json, Value};
+use portcullis_tests::{spawn_app, JsonExt, Request, RequestHelper, Tenant, TestApp, User, PASSWORD};
+use serde_json::json;
 
-use crate::signup::problem;
-
-async fn put_roles(
-    app: &TestApp,
-    token: &str,
-    tenant: &str,
-    user: &str,
-    roles: &[&str],
-) -> reqwest::Response {
-    app.request(
-        reqwest::Method::PUT,
-        &format!("/api/v1/tenants/{tenant}/members/{user}/roles"),
-        Some(token),
-    )
-    .json(&json!({ "roles": roles }))
-    .send()
-    .await
-    .unwrap()
-}
-
-async fn remove_member(app: &TestApp, token: &str, tenant: &str, user: &str) -> reqwest::Response {
-    app.request(
-        reqwest::Method::DELETE,
-        &format!("/api/v1/tenants/{tenant}/members/{user}"),
-        Some(token),
-    )
-    .send()
-    .await
-    .unwrap()
-}
-
-fn id(value: &Value) -> &str {
-    value["user"]["id"].as_str().unwrap()
-}
-
-async fn owners(app: &TestApp, token: &str, tenant: &str) -> usize {
-    let members: Value = app
-        .get(&format!("/api/v1/tenants/{tenant}/members"), Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    members["items"]
-        .as_array()
-        .unwrap()
+/// How many members of `tenant` hold the owner role, as `who` sees the member list.
+async fn owners(who: &User<'_>, tenant: &Tenant) -> usize {
+    let members = who.get(&tenant.path("/members")).await.expect(200);
+    members
+        .items()
         .iter()
-        .filter(|m| m["roles"].as_array().unwrap().contains(&json!("owner")))
+        .filter(|m| m.array_at("roles").contains(&json!("owner")))
         .count()
+}
+
+/// `DELETE /me` with the right password.
+fn delete_me(who: &User<'_>) -> Request {
+    who.delete("/api/v1/me").json(&json!({"password": PASSWORD}))
 }
 
 #[actix_web::test]
 async fn a_tenant_is_created_listed_renamed_and_deleted() {
     let app = spawn_app().await;
-    let ada = app.signup("ada@example.com").await;
-    let tenant = app.create_tenant(access(&ada), "acme").await;
-    assert_eq!(tenant["roles"], json!(["owner"]));
-    assert_eq!(tenant["slug"], "acme");
-    let tid = tenant["id"].as_str().unwrap();
+    let ada = app.user("ada@example.com").await;
+    let tenant = ada.create_tenant("acme").await;
+    assert_eq!(tenant.body["roles"], json!(["owner"]));
+    assert_eq!(tenant.body["slug"], "acme");
 
-    problem(
-        app.post_json(
-            "/api/v1/tenants",
-            &json!({"name": "Other", "slug": "acme"}),
-            Some(access(&ada)),
-        )
-        .await,
-        409,
-        "slug_taken",
-    )
-    .await;
+    ada.post("/api/v1/tenants", &json!({"name": "Other", "slug": "acme"}))
+        .await
+        .expect_problem(409, "slug_taken");
     for body in [
         json!({"name": "", "slug": "fine-slug"}),
         json!({"name": "x".repeat(101), "slug": "fine-slug"}),
@@ -82,217 +38,105 @@ async fn a_tenant_is_created_listed_renamed_and_deleted() {
         json!({"name": "Ok", "slug": "ab"}),
         json!({"name": "Ok", "slug": "fine-slug", "id": "x"}),
     ] {
-        problem(
-            app.post_json("/api/v1/tenants", &body, Some(access(&ada))).await,
-            422,
-            "validation_failed",
-        )
-        .await;
+        ada.post("/api/v1/tenants", &body)
+            .await
+            .expect_problem(422, "validation_failed");
     }
 
-    let list: Value = app
-        .get("/api/v1/tenants", Some(access(&ada)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let list = ada.get("/api/v1/tenants").await.expect(200);
+    assert_eq!(list.items().len(), 1);
     assert_eq!(list["items"][0]["roles"], json!(["owner"]));
-    let me: Value = app
-        .get("/api/v1/me", Some(access(&ada)))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = ada.get("/api/v1/me").await.expect(200);
     assert_eq!(
         me["tenants"],
-        json!([{"id": tid, "name": "Tenant acme", "slug": "acme", "roles": ["owner"]}])
+        json!([{"id": tenant.id, "name": "Tenant acme", "slug": "acme", "roles": ["owner"]}])
     );
 
-    let renamed: Value = app
-        .request(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/tenants/{tid}"),
-            Some(access(&ada)),
-        )
-        .json(&json!({"name": "Acme Ltd"}))
-        .send()
+    let renamed = ada
+        .patch(&tenant.path(""), &json!({"name": "Acme Ltd"}))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect(200);
     assert_eq!(renamed["name"], "Acme Ltd");
 
-    let bob = app.signup("bob@example.com").await;
-    app.add_member(access(&ada), tid, &bob, &["viewer"]).await;
-    let deleted = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/tenants/{tid}"),
-            Some(access(&ada)),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
-    assert_eq!(
-        app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&ada)))
-            .await
-            .status(),
-        404
-    );
-    let bobs: Value = app
-        .get("/api/v1/me", Some(access(&bob)))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bob = app.user("bob@example.com").await;
+    ada.add_member(&tenant, &bob, &["viewer"]).await;
+    ada.delete(&tenant.path("")).await.expect(204);
+    ada.get(&tenant.path("")).await.expect(404);
+    let bobs = bob.get("/api/v1/me").await.expect(200);
     assert_eq!(bobs["tenants"], json!([]), "memberships went with the tenant");
     // The slug is free again.
-    app.create_tenant(access(&ada), "acme").await;
+    ada.create_tenant("acme").await;
 }
 
 #[actix_web::test]
 async fn invitations_are_accepted_once_by_the_invited_email_only() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let tid = app.create_tenant(access(&owner), "invites").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let invitee = app.signup("Invitee@Example.com").await;
-    let stranger = app.signup("stranger@example.com").await;
+    let owner = app.user("owner@example.com").await;
+    let tenant = owner.create_tenant("invites").await;
+    let invitee = app.user("Invitee@Example.com").await;
+    let stranger = app.user("stranger@example.com").await;
 
-    let created = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
+    let created = owner
+        .post(
+            &tenant.path("/invitations"),
             &json!({"email": "invitee@example.COM", "roles": ["editor"]}),
-            Some(access(&owner)),
         )
         .await;
-    assert_eq!(created.status(), 201);
-    assert_eq!(created.headers()["cache-control"], "no-store");
-    let invitation: Value = created.json().await.unwrap();
-    let token = invitation["token"].as_str().unwrap().to_owned();
+    let invitation = created.expect(201);
+    assert_eq!(created.header("cache-control"), "no-store");
+    let token = invitation.str_at("token");
     assert_eq!(invitation["roles"], json!(["editor"]));
 
-    let listed: Value = app
-        .get(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            Some(access(&owner)),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let listed = owner.get(&tenant.path("/invitations")).await.expect(200);
+    assert_eq!(listed.items().len(), 1);
     assert!(listed["items"][0].get("token").is_none(), "tokens are shown once");
 
-    let accept = |who: &Value, token: &str| {
-        let body = json!({ "token": token });
-        let bearer = access(who).to_owned();
-        let app = &app;
-        async move {
-            app.post_json("/api/v1/invitations/accept", &body, Some(&bearer))
-                .await
-        }
-    };
-    problem(accept(&stranger, &token).await, 403, "invitation_email_mismatch").await;
-    let joined = accept(&invitee, &token).await;
-    assert_eq!(joined.status(), 200);
-    let tenant: Value = joined.json().await.unwrap();
-    assert_eq!(tenant["id"], tid.as_str());
-    assert_eq!(tenant["roles"], json!(["editor"]));
-    problem(accept(&invitee, &token).await, 404, "invitation_not_found").await;
-    problem(
-        accept(&invitee, "made-up-token").await,
-        404,
-        "invitation_not_found",
-    )
-    .await;
+    stranger
+        .accept_invitation(token)
+        .await
+        .expect_problem(403, "invitation_email_mismatch");
+    let joined = invitee.accept_invitation(token).await.expect(200);
+    assert_eq!(joined["id"], tenant.id.as_str());
+    assert_eq!(joined["roles"], json!(["editor"]));
+    invitee
+        .accept_invitation(token)
+        .await
+        .expect_problem(404, "invitation_not_found");
+    invitee
+        .accept_invitation("made-up-token")
+        .await
+        .expect_problem(404, "invitation_not_found");
 
-    let again: Value = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            &json!({"email": "invitee@example.com", "roles": ["viewer"]}),
-            Some(access(&owner)),
-        )
+    let again = owner.invite(&tenant, "invitee@example.com", &["viewer"]).await;
+    invitee
+        .accept_invitation(again.str_at("token"))
         .await
-        .json()
-        .await
-        .unwrap();
-    problem(
-        accept(&invitee, again["token"].as_str().unwrap()).await,
-        409,
-        "already_member",
-    )
-    .await;
+        .expect_problem(409, "already_member");
 
-    let revoked: Value = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            &json!({"email": "stranger@example.com", "roles": ["viewer"]}),
-            Some(access(&owner)),
-        )
+    let revoked = owner.invite(&tenant, "stranger@example.com", &["viewer"]).await;
+    let revoke_path = tenant.path(&format!("/invitations/{}", revoked.str_at("id")));
+    owner.delete(&revoke_path).await.expect(204);
+    owner.delete(&revoke_path).await.expect(404);
+    stranger
+        .accept_invitation(revoked.str_at("token"))
         .await
-        .json()
-        .await
-        .unwrap();
-    let revoke_path = format!(
-        "/api/v1/tenants/{tid}/invitations/{}",
-        revoked["id"].as_str().unwrap()
-    );
-    assert_eq!(
-        app.request(reqwest::Method::DELETE, &revoke_path, Some(access(&owner)))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        app.request(reqwest::Method::DELETE, &revoke_path, Some(access(&owner)))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    problem(
-        accept(&stranger, revoked["token"].as_str().unwrap()).await,
-        404,
-        "invitation_not_found",
-    )
-    .await;
+        .expect_problem(404, "invitation_not_found");
 
     // An expired invitation is the same 404.
-    let expired: Value = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            &json!({"email": "stranger@example.com", "roles": ["viewer"]}),
-            Some(access(&owner)),
-        )
+    let expired = owner.invite(&tenant, "stranger@example.com", &["viewer"]).await;
+    expire_invitation(&app, expired.str_at("id"));
+    stranger
+        .accept_invitation(expired.str_at("token"))
         .await
-        .json()
-        .await
-        .unwrap();
-    expire_invitation(&app, expired["id"].as_str().unwrap());
-    problem(
-        accept(&stranger, expired["token"].as_str().unwrap()).await,
-        404,
-        "invitation_not_found",
-    )
-    .await;
+        .expect_problem(404, "invitation_not_found");
 
-    let bad_roles = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
+    let body = owner
+        .post(
+            &tenant.path("/invitations"),
             &json!({"email": "x@example.com", "roles": ["wizard"]}),
-            Some(access(&owner)),
         )
-        .await;
-    let body = problem(bad_roles, 422, "validation_failed").await;
+        .await
+        .expect_problem(422, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "roles[0]");
 }
 
@@ -307,197 +151,123 @@ fn expire_invitation(app: &TestApp, id: &str) {
 #[actix_web::test]
 async fn escalation_attempts_are_forbidden() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let admin = app.signup("admin@example.com").await;
-    let editor = app.signup("editor@example.com").await;
-    let keeper = app.signup("keeper@example.com").await;
-    let tid = app.create_tenant(access(&owner), "escalate").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.create_role(
-        access(&owner),
-        &tid,
-        "role-keeper",
-        &["tenant:read", "roles:read", "roles:manage"],
-    )
-    .await;
-    app.add_member(access(&owner), &tid, &admin, &["admin"]).await;
-    app.add_member(access(&owner), &tid, &editor, &["editor"]).await;
-    app.add_member(access(&owner), &tid, &keeper, &["role-keeper"])
+    let owner = app.user("owner@example.com").await;
+    let admin = app.user("admin@example.com").await;
+    let editor = app.user("editor@example.com").await;
+    let keeper = app.user("keeper@example.com").await;
+    let tenant = owner.create_tenant("escalate").await;
+    owner
+        .create_role(
+            &tenant,
+            "role-keeper",
+            &["tenant:read", "roles:read", "roles:manage"],
+        )
         .await;
+    owner.add_member(&tenant, &admin, &["admin"]).await;
+    owner.add_member(&tenant, &editor, &["editor"]).await;
+    owner.add_member(&tenant, &keeper, &["role-keeper"]).await;
 
     // An admin cannot make anyone an owner, nor demote or remove an owner.
-    problem(
-        put_roles(&app, access(&admin), &tid, id(&editor), &["owner"]).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    problem(
-        put_roles(&app, access(&admin), &tid, id(&admin), &["owner"]).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    problem(
-        put_roles(&app, access(&admin), &tid, id(&owner), &["viewer"]).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    problem(
-        remove_member(&app, access(&admin), &tid, id(&owner)).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    let invite_owner = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
+    admin
+        .set_member_roles(&tenant, editor.id(), &["owner"])
+        .await
+        .expect_problem(403, "forbidden");
+    admin
+        .set_member_roles(&tenant, admin.id(), &["owner"])
+        .await
+        .expect_problem(403, "forbidden");
+    admin
+        .set_member_roles(&tenant, owner.id(), &["viewer"])
+        .await
+        .expect_problem(403, "forbidden");
+    admin
+        .remove_member(&tenant, owner.id())
+        .await
+        .expect_problem(403, "forbidden");
+    admin
+        .post(
+            &tenant.path("/invitations"),
             &json!({"email": "x@example.com", "roles": ["owner"]}),
-            Some(access(&admin)),
         )
-        .await;
-    problem(invite_owner, 403, "forbidden").await;
+        .await
+        .expect_problem(403, "forbidden");
 
     // An editor cannot manage roles at all; a role manager cannot create one stronger than itself.
-    let editor_role = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/roles"),
-            &json!({"name": "sneaky", "scopes": ["members:manage"]}),
-            Some(access(&editor)),
-        )
-        .await;
-    assert_eq!(
-        problem(editor_role, 403, "forbidden").await["required_scope"],
-        "roles:manage"
-    );
-    let keeper_role = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/roles"),
-            &json!({"name": "sneaky", "scopes": ["members:manage"]}),
-            Some(access(&keeper)),
-        )
-        .await;
-    problem(keeper_role, 403, "forbidden").await;
+    let sneaky = json!({"name": "sneaky", "scopes": ["members:manage"]});
+    let refused = editor
+        .post(&tenant.path("/roles"), &sneaky)
+        .await
+        .expect_problem(403, "forbidden");
+    assert_eq!(refused["required_scope"], "roles:manage");
+    keeper
+        .post(&tenant.path("/roles"), &sneaky)
+        .await
+        .expect_problem(403, "forbidden");
 
     // A custom role cannot edit itself upward.
-    let upward = app
-        .request(
-            reqwest::Method::PATCH,
-            &format!("/api/v1/tenants/{tid}/roles/role-keeper"),
-            Some(access(&keeper)),
+    keeper
+        .patch(
+            &tenant.path("/roles/role-keeper"),
+            &json!({"scopes": ["tenant:read", "roles:read", "roles:manage", "members:manage"]}),
         )
-        .json(&json!({"scopes": ["tenant:read", "roles:read", "roles:manage", "members:manage"]}))
-        .send()
         .await
-        .unwrap();
-    problem(upward, 403, "forbidden").await;
-    let roles: Value = app
-        .get(&format!("/api/v1/tenants/{tid}/roles"), Some(access(&owner)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let keeper_scopes = roles["items"]
-        .as_array()
-        .unwrap()
+        .expect_problem(403, "forbidden");
+    let roles = owner.get(&tenant.path("/roles")).await.expect(200);
+    let keeper_role = roles
+        .items()
         .iter()
         .find(|r| r["name"] == "role-keeper")
-        .unwrap()["scopes"]
-        .clone();
+        .unwrap_or_else(|| panic!("role-keeper is listed: {roles}"));
     assert_eq!(
-        keeper_scopes,
+        keeper_role["scopes"],
         json!(["tenant:read", "roles:read", "roles:manage"]),
         "unchanged"
     );
 
     // Nothing changed for the owner.
-    assert_eq!(owners(&app, access(&owner), &tid).await, 1);
+    assert_eq!(owners(&owner, &tenant).await, 1);
     // The admin can still do what is within reach.
-    assert_eq!(
-        put_roles(&app, access(&admin), &tid, id(&editor), &["viewer"])
-            .await
-            .status(),
-        200
-    );
+    admin
+        .set_member_roles(&tenant, editor.id(), &["viewer"])
+        .await
+        .expect(200);
 }
 
 #[actix_web::test]
 async fn role_changes_and_removals_take_effect_on_the_next_request() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let member = app.signup("member@example.com").await;
-    let tid = app.create_tenant(access(&owner), "next-request").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.add_member(access(&owner), &tid, &member, &["admin"]).await;
-    assert_eq!(
-        app.get(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            Some(access(&member))
-        )
+    let owner = app.user("owner@example.com").await;
+    let member = app.user("member@example.com").await;
+    let tenant = owner.create_tenant("next-request").await;
+    owner.add_member(&tenant, &member, &["admin"]).await;
+    member.get(&tenant.path("/invitations")).await.expect(200);
+    owner
+        .set_member_roles(&tenant, member.id(), &["viewer"])
         .await
-        .status(),
-        200
-    );
-    assert_eq!(
-        put_roles(&app, access(&owner), &tid, id(&member), &["viewer"])
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.get(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            Some(access(&member))
-        )
-        .await
-        .status(),
-        403
-    );
-    assert_eq!(
-        remove_member(&app, access(&owner), &tid, id(&member))
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(
-        app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&member)))
-            .await
-            .status(),
-        404
-    );
+        .expect(200);
+    member.get(&tenant.path("/invitations")).await.expect(403);
+    owner.remove_member(&tenant, member.id()).await.expect(204);
+    member.get(&tenant.path("")).await.expect(404);
 }
 
 #[actix_web::test]
 async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     let app = spawn_app().await;
-    let first = app.signup("first@example.com").await;
-    let second = app.signup("second@example.com").await;
+    let first = app.user("first@example.com").await;
+    let second = app.user("second@example.com").await;
     for round in 0..3 {
-        let tid = app
-            .create_tenant(access(&first), &format!("owners-{round}"))
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.add_member(access(&first), &tid, &second, &["owner"]).await;
-        assert_eq!(owners(&app, access(&first), &tid).await, 2);
+        let tenant = first.create_tenant(&format!("owners-{round}")).await;
+        first.add_member(&tenant, &second, &["owner"]).await;
+        assert_eq!(owners(&first, &tenant).await, 2);
         let (a, b) = join(
-            put_roles(&app, access(&first), &tid, id(&second), &["admin"]),
-            put_roles(&app, access(&second), &tid, id(&first), &["admin"]),
+            first.set_member_roles(&tenant, second.id(), &["admin"]).send(),
+            second.set_member_roles(&tenant, first.id(), &["admin"]).send(),
         )
         .await;
-        let statuses = [a.status().as_u16(), b.status().as_u16()];
-        assert!(statuses.contains(&200), "{statuses:?}");
-        assert!(
-            statuses.iter().all(|s| [200, 403, 409].contains(s)),
-            "{statuses:?}"
-        );
-        let remaining = owners(&app, access(&first), &tid).await + owners(&app, access(&second), &tid).await;
+        let statuses = [a.status(), b.status()];
+        assert!(statuses.contains(&200), "{a}\n{b}");
+        assert!(statuses.iter().all(|s| [200, 403, 409].contains(s)), "{a}\n{b}");
+        let remaining = owners(&first, &tenant).await + owners(&second, &tenant).await;
         assert!(remaining >= 1, "round {round}: {statuses:?}");
     }
 }
@@ -505,186 +275,86 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
 #[actix_web::test]
 async fn the_last_owner_can_neither_leave_nor_be_demoted_nor_delete_their_account() {
     let app = spawn_app().await;
-    let owner = app.signup("solo@example.com").await;
-    let tid = app.create_tenant(access(&owner), "solo").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    problem(
-        put_roles(&app, access(&owner), &tid, id(&owner), &["admin"]).await,
-        409,
-        "last_owner",
-    )
-    .await;
-    problem(
-        remove_member(&app, access(&owner), &tid, id(&owner)).await,
-        409,
-        "last_owner",
-    )
-    .await;
-    let delete_me = app
-        .request(reqwest::Method::DELETE, "/api/v1/me", Some(access(&owner)))
-        .json(&json!({"password": portcullis_tests::PASSWORD}))
-        .send()
+    let owner = app.user("solo@example.com").await;
+    let tenant = owner.create_tenant("solo").await;
+    owner
+        .set_member_roles(&tenant, owner.id(), &["admin"])
         .await
-        .unwrap();
-    problem(delete_me, 409, "last_owner").await;
-    assert_eq!(owners(&app, access(&owner), &tid).await, 1);
+        .expect_problem(409, "last_owner");
+    owner
+        .remove_member(&tenant, owner.id())
+        .await
+        .expect_problem(409, "last_owner");
+    delete_me(&owner).await.expect_problem(409, "last_owner");
+    assert_eq!(owners(&owner, &tenant).await, 1);
 
     // With a second owner, the first may leave.
-    let heir = app.signup("heir@example.com").await;
-    app.add_member(access(&owner), &tid, &heir, &["owner"]).await;
-    assert_eq!(
-        remove_member(&app, access(&owner), &tid, id(&owner))
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(owners(&app, access(&heir), &tid).await, 1);
+    let heir = app.user("heir@example.com").await;
+    owner.add_member(&tenant, &heir, &["owner"]).await;
+    owner.remove_member(&tenant, owner.id()).await.expect(204);
+    assert_eq!(owners(&heir, &tenant).await, 1);
 }
 
 #[actix_web::test]
 async fn custom_roles_are_managed_and_deleting_one_strips_it_from_members() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let member = app.signup("member@example.com").await;
-    let tid = app.create_tenant(access(&owner), "roles").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let roles_path = format!("/api/v1/tenants/{tid}/roles");
-    let created = app
-        .post_json(&roles_path, &json!({"name": "auditor", "description": "Reads the log", "scopes": ["audit:read", "tenant:read"]}), Some(access(&owner)))
-        .await;
-    assert_eq!(created.status(), 201);
-    let role: Value = created.json().await.unwrap();
+    let owner = app.user("owner@example.com").await;
+    let member = app.user("member@example.com").await;
+    let tenant = owner.create_tenant("roles").await;
+    let roles_path = tenant.path("/roles");
+    let role = owner
+        .post(
+            &roles_path,
+            &json!({"name": "auditor", "description": "Reads the log", "scopes": ["audit:read", "tenant:read"]}),
+        )
+        .await
+        .expect(201);
     assert_eq!(
         role,
         json!({"name": "auditor", "description": "Reads the log", "scopes": ["tenant:read", "audit:read"], "builtin": false})
     );
 
-    problem(
-        app.post_json(
-            &roles_path,
-            &json!({"name": "auditor", "scopes": []}),
-            Some(access(&owner)),
-        )
-        .await,
-        409,
-        "role_name_taken",
-    )
-    .await;
-    problem(
-        app.post_json(
-            &roles_path,
-            &json!({"name": "admin", "scopes": []}),
-            Some(access(&owner)),
-        )
-        .await,
-        409,
-        "role_name_taken",
-    )
-    .await;
-    let unknown = problem(
-        app.post_json(
-            &roles_path,
-            &json!({"name": "x-role", "scopes": ["root"]}),
-            Some(access(&owner)),
-        )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    owner
+        .post(&roles_path, &json!({"name": "auditor", "scopes": []}))
+        .await
+        .expect_problem(409, "role_name_taken");
+    owner
+        .post(&roles_path, &json!({"name": "admin", "scopes": []}))
+        .await
+        .expect_problem(409, "role_name_taken");
+    let unknown = owner
+        .post(&roles_path, &json!({"name": "x-role", "scopes": ["root"]}))
+        .await
+        .expect_problem(422, "validation_failed");
     assert_eq!(unknown["errors"][0]["field"], "scopes[0]");
-    problem(
-        app.post_json(
-            &roles_path,
-            &json!({"name": "Bad Name", "scopes": []}),
-            Some(access(&owner)),
-        )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    let builtin_edit = app
-        .request(
-            reqwest::Method::PATCH,
-            &format!("{roles_path}/admin"),
-            Some(access(&owner)),
-        )
-        .json(&json!({"description": "x"}))
-        .send()
+    owner
+        .post(&roles_path, &json!({"name": "Bad Name", "scopes": []}))
         .await
-        .unwrap();
-    problem(builtin_edit, 409, "builtin_role").await;
-    let builtin_delete = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("{roles_path}/owner"),
-            Some(access(&owner)),
-        )
-        .send()
+        .expect_problem(422, "validation_failed");
+    owner
+        .patch(&format!("{roles_path}/admin"), &json!({"description": "x"}))
         .await
-        .unwrap();
-    problem(builtin_delete, 409, "builtin_role").await;
+        .expect_problem(409, "builtin_role");
+    owner
+        .delete(&format!("{roles_path}/owner"))
+        .await
+        .expect_problem(409, "builtin_role");
 
-    let list: Value = app
-        .get(&roles_path, Some(access(&owner)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let list = owner.get(&roles_path).await.expect(200);
+    let names: Vec<&str> = list.items().iter().map(|r| r.str_at("name")).collect();
     assert_eq!(names, ["owner", "admin", "editor", "viewer", "auditor"]);
 
-    app.add_member(access(&owner), &tid, &member, &["viewer", "auditor"])
-        .await;
-    let deleted = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("{roles_path}/auditor"),
-            Some(access(&owner)),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
-    let members: Value = app
-        .get(&format!("/api/v1/tenants/{tid}/members"), Some(access(&owner)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let held = members["items"]
-        .as_array()
-        .unwrap()
+    owner.add_member(&tenant, &member, &["viewer", "auditor"]).await;
+    owner.delete(&format!("{roles_path}/auditor")).await.expect(204);
+    let members = owner.get(&tenant.path("/members")).await.expect(200);
+    let held = members
+        .items()
         .iter()
-        .find(|m| m["user_id"] == id(&member))
-        .unwrap()["roles"]
-        .clone();
-    assert_eq!(held, json!(["viewer"]));
-    let scopes: Value = app
-        .get("/api/v1/scopes", Some(access(&member)))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(scopes["items"].as_array().unwrap().len(), 13);
-}
-
-async fn delete_me(app: &TestApp, who: &Value) -> reqwest::Response {
-    app.request(reqwest::Method::DELETE, "/api/v1/me", Some(access(who)))
-        .json(&json!({"password": portcullis_tests::PASSWORD}))
-        .send()
-        .await
-        .unwrap()
+        .find(|m| m["user_id"] == member.id())
+        .unwrap_or_else(|| panic!("the member is listed: {members}"));
+    assert_eq!(held["roles"], json!(["viewer"]));
+    let scopes = member.get("/api/v1/scopes").await.expect(200);
+    assert_eq!(scopes.items().len(), 13);
 }
 
 /// How the second co-owner tries to stop being an owner while the first deletes their account.
@@ -700,32 +370,27 @@ enum Exit {
 async fn race_co_owners(app: &TestApp, second_exit: Exit, trials: usize) {
     for trial in 0..trials {
         let tag = format!("{second_exit:?}-{trial}").to_lowercase();
-        let first = app.signup(&format!("first-{tag}@example.com")).await;
-        let second = app.signup(&format!("second-{tag}@example.com")).await;
-        let tid = app.create_tenant(access(&first), &format!("co-{tag}")).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        app.add_member(access(&first), &tid, &second, &["owner"]).await;
-        assert_eq!(owners(app, access(&first), &tid).await, 2);
-        let second_goes = async {
-            match second_exit {
-                Exit::DeleteAccount => delete_me(app, &second).await,
-                Exit::LeaveTenant => remove_member(app, access(&second), &tid, id(&second)).await,
-                Exit::DemoteSelf => put_roles(app, access(&second), &tid, id(&second), &["admin"]).await,
-            }
+        let first = app.user(&format!("first-{tag}@example.com")).await;
+        let second = app.user(&format!("second-{tag}@example.com")).await;
+        let tenant = first.create_tenant(&format!("co-{tag}")).await;
+        first.add_member(&tenant, &second, &["owner"]).await;
+        assert_eq!(owners(&first, &tenant).await, 2);
+        let second_goes = match second_exit {
+            Exit::DeleteAccount => delete_me(&second),
+            Exit::LeaveTenant => second.remove_member(&tenant, second.id()),
+            Exit::DemoteSelf => second.set_member_roles(&tenant, second.id(), &["admin"]),
         };
-        let (a, b) = join(delete_me(app, &first), second_goes).await;
-        let statuses = [a.status().as_u16(), b.status().as_u16()];
+        let (a, b) = join(delete_me(&first).send(), second_goes.send()).await;
+        let statuses = [a.status(), b.status()];
         let success = if second_exit == Exit::DemoteSelf { 200 } else { 204 };
         let (refused, survivor) = match statuses {
             [204, 409] => (b, &second),
             [409, s] if s == success => (a, &first),
-            _ => panic!("trial {trial} ({second_exit:?}): exactly one must be refused, got {statuses:?}"),
+            _ => panic!("trial {trial} ({second_exit:?}): exactly one must be refused, got\n{a}\n{b}"),
         };
-        problem(refused, 409, "last_owner").await;
+        refused.expect_problem(409, "last_owner");
         assert_eq!(
-            owners(app, access(survivor), &tid).await,
+            owners(survivor, &tenant).await,
             1,
             "trial {trial} ({second_exit:?}): the tenant keeps its owner"
         );
@@ -745,75 +410,32 @@ async fn an_account_deletion_racing_a_co_owner_leaving_or_stepping_down_never_or
     race_co_owners(&app, Exit::DemoteSelf, 12).await;
 }
 
-/// Creates an invitation as the holder of `token` and returns its secret token.
-async fn invite(app: &TestApp, token: &str, tid: &str, email: &str, roles: &[&str]) -> String {
-    let response = app
-        .post_json(
-            &format!("/api/v1/tenants/{tid}/invitations"),
-            &json!({"email": email, "roles": roles}),
-            Some(token),
-        )
-        .await;
-    assert_eq!(response.status(), 201, "invite {email} as {roles:?}");
-    let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
-async fn accept_invitation(app: &TestApp, who: &Value, token: &str) -> reqwest::Response {
-    app.post_json(
-        "/api/v1/invitations/accept",
-        &json!({ "token": token }),
-        Some(access(who)),
-    )
-    .await
-}
-
-async fn audit_actions(app: &TestApp, token: &str, tid: &str, action: &str) -> usize {
-    let events: Value = app
-        .get(
-            &format!("/api/v1/tenants/{tid}/audit-events?limit=100&action={action}"),
-            Some(token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    events["items"].as_array().unwrap().len()
-}
-
 /// An invitation carries its creator's authority only while the creator still holds it: acceptance
 /// re-checks it. The expected outcome of each case is written here by hand from the contract.
 #[actix_web::test]
 async fn an_invitation_is_refused_once_its_inviter_lost_the_authority_to_send_it() {
     let app = spawn_app().await;
-    let owner = app.signup("owner@example.com").await;
-    let tid = app.create_tenant(access(&owner), "inviters").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.create_role(
-        access(&owner),
-        &tid,
-        "recruiter",
-        &["tenant:read", "members:read", "members:invite", "projects:read"],
-    )
-    .await;
-    app.create_role(
-        access(&owner),
-        &tid,
-        "talent-scout",
-        &["tenant:read", "members:read", "members:invite", "projects:read"],
-    )
-    .await;
-    let patch_role = |name: &'static str, scopes: &'static [&'static str]| {
-        let request = app
-            .request(
-                reqwest::Method::PATCH,
-                &format!("/api/v1/tenants/{tid}/roles/{name}"),
-                Some(access(&owner)),
-            )
-            .json(&json!({ "scopes": scopes }));
-        async move { assert_eq!(request.send().await.unwrap().status(), 200, "patch {name}") }
+    let owner = app.user("owner@example.com").await;
+    let tenant = owner.create_tenant("inviters").await;
+    owner
+        .create_role(
+            &tenant,
+            "recruiter",
+            &["tenant:read", "members:read", "members:invite", "projects:read"],
+        )
+        .await;
+    owner
+        .create_role(
+            &tenant,
+            "talent-scout",
+            &["tenant:read", "members:read", "members:invite", "projects:read"],
+        )
+        .await;
+    let patch_role = |name: &str, scopes: &[&str]| {
+        owner.patch(
+            &tenant.path(&format!("/roles/{name}")),
+            &json!({ "scopes": scopes }),
+        )
     };
 
     let mut members = Vec::new();
@@ -826,9 +448,11 @@ async fn an_invitation_is_refused_once_its_inviter_lost_the_authority_to_send_it
         ("departed-admin", &["admin"]),
         ("steady-admin", &["admin"]),
     ] {
-        let member = app.signup(&format!("{name}@example.com")).await;
-        app.add_member(access(&owner), &tid, &member, roles).await;
-        members.push(member);
+        members.push(
+            owner
+                .new_member(&tenant, &format!("{name}@example.com"), roles)
+                .await,
+        );
     }
     let [removed, demoted, recruiter, scout, demoted_owner, departed, steady] = &members[..] else {
         unreachable!()
@@ -836,46 +460,43 @@ async fn an_invitation_is_refused_once_its_inviter_lost_the_authority_to_send_it
 
     // Each inviter sends one invitation while they may.
     let cases = [
-        (removed, "to-removed@example.com", &["viewer"][..]),
-        (demoted, "to-demoted@example.com", &["editor"]),
-        (recruiter, "to-recruiter@example.com", &["viewer"]),
-        (scout, "to-scout@example.com", &["viewer"]),
-        (demoted_owner, "to-demoted-owner@example.com", &["owner"]),
-        (departed, "to-departed@example.com", &["viewer"]),
-        (steady, "to-steady@example.com", &["editor"]),
+        (removed.user(), "to-removed@example.com", &["viewer"][..]),
+        (demoted.user(), "to-demoted@example.com", &["editor"]),
+        (recruiter.user(), "to-recruiter@example.com", &["viewer"]),
+        (scout.user(), "to-scout@example.com", &["viewer"]),
+        (demoted_owner.user(), "to-demoted-owner@example.com", &["owner"]),
+        (departed.user(), "to-departed@example.com", &["viewer"]),
+        (steady.user(), "to-steady@example.com", &["editor"]),
         (&owner, "to-owner@example.com", &["admin"]),
     ];
     let mut tokens = Vec::new();
     for (inviter, email, roles) in cases {
-        tokens.push(invite(&app, access(inviter), &tid, email, roles).await);
+        let invitation = inviter.invite(&tenant, email, roles).await;
+        tokens.push(invitation.str_at("token").to_owned());
     }
-    let invitees_before = audit_actions(&app, access(&owner), &tid, "invitation.accepted").await;
+    let accepted = "&action=invitation.accepted";
+    let invitees_before = owner.audit_actions(&tenant, accepted).await.len();
 
     // Then they lose it, each in another way.
-    assert_eq!(
-        remove_member(&app, access(&owner), &tid, id(removed))
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(
-        put_roles(&app, access(&owner), &tid, id(demoted), &["viewer"])
-            .await
-            .status(),
-        200
-    );
+    owner.remove_member(&tenant, removed.id()).await.expect(204);
+    owner
+        .set_member_roles(&tenant, demoted.id(), &["viewer"])
+        .await
+        .expect(200);
     // The recruiter's role loses `members:invite`.
-    patch_role("recruiter", &["tenant:read", "members:read", "projects:read"]).await;
+    patch_role("recruiter", &["tenant:read", "members:read", "projects:read"])
+        .await
+        .expect(200);
     // The scout may still invite, but no longer holds `projects:read`, which `viewer` grants.
-    patch_role("talent-scout", &["tenant:read", "members:read", "members:invite"]).await;
+    patch_role("talent-scout", &["tenant:read", "members:read", "members:invite"])
+        .await
+        .expect(200);
     // Only an owner may invite an owner.
-    assert_eq!(
-        put_roles(&app, access(&owner), &tid, id(demoted_owner), &["admin"])
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(delete_me(&app, departed).await.status(), 204);
+    owner
+        .set_member_roles(&tenant, demoted_owner.id(), &["admin"])
+        .await
+        .expect(200);
+    delete_me(departed).await.expect(204);
 
     // The answer key: refused (404 invitation_not_found) for the six whose inviter lost the
     // authority; accepted for the unchanged admin and the owner.
@@ -890,32 +511,26 @@ async fn an_invitation_is_refused_once_its_inviter_lost_the_authority_to_send_it
         ("to-owner@example.com", 200),
     ];
     for ((email, status), token) in expected.iter().zip(&tokens) {
-        let invitee = app.signup(email).await;
-        let response = accept_invitation(&app, &invitee, token).await;
+        let invitee = app.user(email).await;
+        let response = invitee.accept_invitation(token).await;
         if *status == 404 {
-            problem(response, 404, "invitation_not_found").await;
+            response.expect_problem(404, "invitation_not_found");
             // Nothing changed: not a member.
+            let tenant_read = invitee.get(&tenant.path("")).await;
             assert_eq!(
-                app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&invitee)))
-                    .await
-                    .status(),
+                tenant_read.status(),
                 404,
-                "{email} is not a member"
+                "{email} is not a member: {tenant_read}"
             );
         } else {
-            assert_eq!(response.status(), *status, "{email}");
-            assert_eq!(
-                app.get(&format!("/api/v1/tenants/{tid}"), Some(access(&invitee)))
-                    .await
-                    .status(),
-                200,
-                "{email} is a member"
-            );
+            assert_eq!(response.status(), *status, "{email}: {response}");
+            let tenant_read = invitee.get(&tenant.path("")).await;
+            assert_eq!(tenant_read.status(), 200, "{email} is a member: {tenant_read}");
         }
     }
     // Only the two accepted invitations were recorded.
     assert_eq!(
-        audit_actions(&app, access(&owner), &tid, "invitation.accepted").await,
+        owner.audit_actions(&tenant, accepted).await.len(),
         invitees_before + 2
     );
 }

@@ -4,7 +4,7 @@
 use portcullis_tests::{access, count_rows, spawn_app, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
-use crate::signup::problem;
+use portcullis_tests::problem;
 
 /// A bell, and a terminal escape that would turn a log viewer's text red.
 const CONTROL: [&str; 2] = ["Build \u{7}", "\u{1b}[31mred"];

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use portcullis_tests::{
     action_names, spawn_app, spawn_app_with, JsonExt, Request, RequestHelper, TestApp, User, PASSWORD,
 };
-use serde_json::json;
+use serde_json::{json, Value};
 
 const REFRESH: &str = "/api/v1/auth/refresh";
 
@@ -123,7 +123,11 @@ async fn concurrent_writers_queue_in_the_process_instead_of_failing_on_the_datab
         sessions.push(app.signup(&format!("writer{i}@example.com")).await);
     }
     for round in 0..5 {
-        let refreshes = sessions.iter().map(|s| refresh_with(&app, refresh(s)));
+        let bodies: Vec<Value> = sessions
+            .iter()
+            .map(|s| json!({"refresh_token": portcullis_tests::refresh(s)}))
+            .collect();
+        let refreshes = bodies.iter().map(|body| app.post_json(REFRESH, body, None));
         let new_users: Vec<Value> = (0..8)
             .map(|i| {
                 json!({"email": format!("new{round}-{i}@example.com"), "password": portcullis_tests::PASSWORD})

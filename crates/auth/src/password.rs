@@ -52,8 +52,12 @@ impl Default for HashParams {
 /// of a quick `Retry-After`), keeps its HTTP connection and memory meanwhile, and may be hashed after
 /// its client gave up; shedding sooner keeps the queue, and so the login p99, short during a storm.
 const QUEUE_WAIT: Duration = Duration::from_millis(500);
-/// Jobs allowed to wait per thread; beyond that a request is refused at once.
-const QUEUE_PER_SLOT: usize = 8;
+/// Jobs allowed to wait per thread; beyond that a request is refused at once. Sixteen is about what
+/// one thread hashes within `QUEUE_WAIT`, so a burst that can still be served waits its turn, while a
+/// storm beyond it is refused at once rather than queued to expire. (With 8 per thread and one thread,
+/// sixteen clients signing in together kept getting 503s that they retried at once, and the retries'
+/// CPU starved the low-priority hashing thread: half the logins per second of a bare argon2 pool.)
+const QUEUE_PER_SLOT: usize = 16;
 /// A hashing thread that had no job for this long frees its argon2 block, so memory returns to the
 /// idle level after a burst of sign-ins; the next hash allocates it again (a few milliseconds).
 const IDLE_RELEASE: Duration = Duration::from_secs(5);

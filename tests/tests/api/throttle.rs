@@ -164,15 +164,16 @@ async fn sign_ins_shed_by_the_hashing_queue_do_not_count_as_failures() {
 #[actix_web::test]
 async fn the_strength_estimate_waits_its_turn_on_the_hashing_threads() {
     let app = spawn_app_with(|vars| {
+        // As above: one hash longer than a queued job may wait, so the queue stays full meanwhile.
         vars.insert("ARGON2_MEMORY_KIB".into(), "65536".into());
-        vars.insert("ARGON2_ITERATIONS".into(), "3".into());
+        vars.insert("ARGON2_ITERATIONS".into(), "24".into());
         vars.insert("HASH_CONCURRENCY".into(), "1".into());
     })
     .await;
     // The storm's answers are not checked: its requests go out as before, bodies unread.
     let storm = join_all((0..30).map(|i| app.login_owned(format!("storm{i}@example.com"), WRONG)));
     let weak_signup = async {
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
         app.anonymous()
             .post(
                 "/api/v1/auth/signup",

@@ -96,7 +96,8 @@ pub async fn set_roles(
             let user_id = path_id(path.into_inner().1)?;
             let tenant = &access.tenant;
             let granted = known_roles(conn, tenant, &body.roles)?;
-            let before = memberships::roles_of(conn, tenant, &user_id)?.ok_or_else(ApiError::not_found)?;
+            // The member row (for the answer) and the roles before, read once.
+            let (member, before) = memberships::find(conn, tenant, &user_id)?;
             let from = crate::authority_of(conn, tenant, &before)?;
             may_change_roles(access.authority, from, granted).map_err(forbidden)?;
             memberships::set_roles(conn, tenant, &user_id, &body.roles)?;
@@ -110,7 +111,9 @@ pub async fn set_roles(
                 details: json!({"from": before, "to": body.roles}),
             };
             audit::record(conn, tenant, &Actor::from(access), &client, change)?;
-            Ok(memberships::find(conn, tenant, &user_id)?)
+            let mut roles = body.roles;
+            roles.sort();
+            Ok((member, roles))
         })
         .await?;
     Ok(HttpResponse::Ok().json(MemberBody::new(member.0, member.1)))

@@ -210,6 +210,17 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     spawn_app_on(db, vars).await
 }
 
+impl TestApp {
+    /// A second server instance on this app's database, started from the default test variables
+    /// changed by `customize`.
+    pub async fn second_instance(&self, customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+        let db = self.db.shared();
+        let mut vars = base_vars(&db);
+        customize(&mut vars);
+        spawn_app_on(db, vars).await
+    }
+}
+
 /// Starts the real server on a given database with given variables.
 pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp {
     let settings = Settings::from_vars(&vars).unwrap_or_else(|errors| panic!("{errors}"));

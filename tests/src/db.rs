@@ -68,6 +68,16 @@ impl TestDb {
         self.postgres.is_some()
     }
 
+    /// The same database for a second server instance, with a data folder of its own. It does not
+    /// drop the database: keep the original alive at least as long.
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            postgres: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// A folder that lives as long as the database (data dir, certificates, …).
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -15,6 +15,7 @@ mod assertions;
 mod db;
 mod http;
 mod proxy;
+mod smtp;
 
 pub use actors::{ApiKey, Member, Tenant, User};
 pub use app::{
@@ -24,3 +25,4 @@ pub use assertions::{action_names, assert_security_headers, field_codes, problem
 pub use db::{count_rows, execute_sql, postgres_admin_url, replace_database, sql_time, TestDb};
 pub use http::{Browser, Caller, Request, RequestHelper, Response};
 pub use proxy::TcpProxy;
+pub use smtp::{ReceivedMail, SmtpSink};

@@ -20,6 +20,12 @@ pub mod action {
     pub const PASSWORD_CHANGED: &str = "password.changed";
     /// A GitHub account was linked.
     pub const IDENTITY_LINKED: &str = "identity.linked";
+    /// The password was reset through a mailed link.
+    pub const PASSWORD_RESET: &str = "password.reset";
+    /// The address was proven through a mailed link.
+    pub const EMAIL_VERIFIED: &str = "email.verified";
+    /// The account moved to a new, confirmed address.
+    pub const EMAIL_CHANGED: &str = "email.changed";
     /// A GitHub account was unlinked.
     pub const IDENTITY_UNLINKED: &str = "identity.unlinked";
 }

@@ -1,11 +1,13 @@
 //! `portcullis-auth` is identity: who is calling.
 //!
 //! It owns password hashing (argon2id on its own bounded pool) and the password policy, access tokens
-//! (JWT), refresh sessions and their rotation, login throttling, the [`Principal`] extractor that
+//! (JWT), refresh sessions and their rotation, login throttling, the mailed-token flows (address
+//! verification, password reset, email change) and the account notices they queue, the [`Principal`] extractor that
 //! resolves a caller once per request, and the `/api/v1/auth` and `/api/v1/me` routes. It decides who a
 //! caller is, never what they may do in a tenant: that is `portcullis-rbac`.
 
 pub mod api_keys;
+mod email_tokens;
 mod events;
 pub mod github;
 pub mod password;
@@ -21,6 +23,7 @@ use std::time::Duration;
 pub use principal::{bearer, Principal};
 
 use password::{HashParams, PasswordHasher};
+use portcullis_mail::Mailer;
 use tokens::TokenKeys;
 
 /// Identity settings, handed over by the server (this crate never reads the environment).
@@ -48,6 +51,21 @@ pub struct AuthConfig {
     pub public_url: String,
     /// `OAUTH_REDIRECT_ALLOWLIST`: the exact URLs a sign-in may end on.
     pub redirect_allowlist: Vec<String>,
+    /// Lifetimes of mailed tokens and the verified-email rule.
+    pub email: EmailPolicy,
+}
+
+/// How the mailed-token flows behave.
+#[derive(Debug, Clone, Copy)]
+pub struct EmailPolicy {
+    /// `EMAIL_VERIFY_TTL_SECS` (24 h): a verification link.
+    pub verify_ttl: Duration,
+    /// `PASSWORD_RESET_TTL_SECS` (30 min): a reset link.
+    pub reset_ttl: Duration,
+    /// `EMAIL_CHANGE_TTL_SECS` (24 h): a new address's confirmation link.
+    pub change_ttl: Duration,
+    /// `REQUIRE_VERIFIED_EMAIL`: password sign-in of an unverified account is refused (403).
+    pub require_verified: bool,
 }
 
 /// The audience of access tokens.
@@ -59,11 +77,12 @@ pub struct Auth {
     keys: TokenKeys,
     hasher: PasswordHasher,
     http: reqwest::Client,
+    mailer: Mailer,
 }
 
 impl Auth {
     /// Builds the keys, the hasher (which computes the dummy hash once) and the outbound HTTP client.
-    pub fn new(config: AuthConfig) -> Result<Auth, String> {
+    pub fn new(config: AuthConfig, mailer: Mailer) -> Result<Auth, String> {
         let keys = TokenKeys::new(&config.jwt_secret, &config.issuer, AUDIENCE);
         let hasher =
             PasswordHasher::new(config.hash_params, config.hash_concurrency).map_err(|e| e.to_string())?;
@@ -73,6 +92,7 @@ impl Auth {
             keys,
             hasher,
             http,
+            mailer,
         })
     }
 
@@ -84,5 +104,10 @@ impl Auth {
     /// The password hasher.
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
+    }
+
+    /// The outbox's queueing side.
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
     }
 }

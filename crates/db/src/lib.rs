@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod audit;
 mod conn;
+pub mod email_tokens;
 mod error;
 pub mod identities;
 mod ids;
@@ -18,6 +19,7 @@ pub mod maintenance;
 pub mod memberships;
 mod migrations;
 pub mod oauth;
+pub mod outbox;
 mod pool;
 pub mod projects;
 pub mod refresh_tokens;

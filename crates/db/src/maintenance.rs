@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{link_codes, login_codes, oauth_states, refresh_tokens, sessions};
-use crate::{lock_writes, login_throttles, DbConn, DbError};
+use crate::{email_tokens, lock_writes, login_throttles, outbox, DbConn, DbError};
 
 /// Rows are kept this long after they stopped being usable, so an investigation of a just-ended
 /// session or a late retry of a spent token still finds them.
@@ -25,18 +25,28 @@ pub struct Deleted {
     pub refresh_tokens: usize,
     /// Throttle rows idle for a day, with no back-off running.
     pub throttles: usize,
+    /// Mail tokens expired for a day.
+    pub email_tokens: usize,
+    /// Outbox messages delivered or abandoned a day ago (the hourly per-address cap counts them
+    /// until then).
+    pub mails: usize,
 }
 
 impl Deleted {
     /// All rows deleted.
     pub fn total(&self) -> usize {
-        self.oauth_states + self.codes + self.sessions + self.refresh_tokens + self.throttles
+        self.oauth_states
+            + self.codes
+            + self.sessions
+            + self.refresh_tokens
+            + self.throttles
+            + self.email_tokens
+            + self.mails
     }
 }
 
 /// Deletes every row that stopped being usable before `now` (or a day before, see [`KEEP_DEAD_ROWS`]).
 pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> Result<Deleted, DbError> {
-    let _writing = lock_writes(conn)?;
     let _writing = lock_writes(conn)?;
     let day_ago = now - Duration::seconds(KEEP_DEAD_ROWS);
     let oauth_states =
@@ -56,11 +66,15 @@ pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> Result<Deleted, 
     let refresh_tokens =
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(day_ago))).execute(conn)?;
     let throttles = login_throttles::delete_idle(conn, day_ago)?;
+    let email_tokens = email_tokens::delete_expired(conn, day_ago)?;
+    let mails = outbox::delete_finished(conn, day_ago)?;
     Ok(Deleted {
         oauth_states,
         codes,
         sessions,
         refresh_tokens,
         throttles,
+        email_tokens,
+        mails,
     })
 }

@@ -18,8 +18,8 @@
 //!   Code outside this crate that writes with plain diesel calls should do the same.
 //! - The lock is re-entrant per connection: a write function called inside a write transaction (or
 //!   inside another write function) on the same connection finds the lock already held by that
-//!   connection and goes ahead. A write transaction inside a write transaction is refused
-//!   (`AlreadyInTransaction`) before it waits, so nesting fails at once instead of deadlocking. One
+//!   connection and goes ahead. A write transaction inside a write transaction becomes a savepoint
+//!   of the outer one, without waiting on the lock it already holds. One
 //!   thread must not write through two connections of one database at once (the second would wait for
 //!   the first); no request holds two connections.
 //! - A writer waits for the lock at most as long as a request waits for a pooled connection
@@ -49,7 +49,9 @@ use crate::{DbConn, DbError};
 /// start instead, after the in-process writer lock ([`lock_writes`]), so read-check-write steps such as
 /// a refresh rotation are serialised without sleeping in SQLite's busy handler. On PostgreSQL it is an
 /// ordinary transaction: the row locks of its UPDATEs do the serialising. `work` must not open a
-/// transaction of its own (a nested write transaction is refused).
+/// A write transaction inside another one on the same connection (an operation that is also
+/// called on its own, such as opening a session) becomes a savepoint of the outer one: its failure
+/// rolls back its own writes, and everything commits with the outer transaction.
 pub fn write_transaction<T, E>(
     conn: &mut DbConn,
     work: impl FnOnce(&mut DbConn) -> Result<T, E>,
@@ -58,23 +60,26 @@ where
     E: From<DbError>,
 {
     if let DbConn::Sqlite(sqlite) = conn {
-        // Dropped at the end of this block, after the commit or rollback.
-        let _writing = match writer_of(sqlite) {
-            Some(writer) if writer.held.load(Ordering::Relaxed) => {
-                return Err(E::from(DbError::from(
-                    diesel::result::Error::AlreadyInTransaction,
-                )));
+        let writer = writer_of(sqlite);
+        // Inside a write this connection already makes (a write transaction, or a write holding
+        // the lock): the generic path below nests as a savepoint, with no second wait on the lock.
+        let nested = writer
+            .as_ref()
+            .is_some_and(|writer| writer.held.load(Ordering::Relaxed));
+        if !nested {
+            // Dropped at the end of this block, after the commit or rollback.
+            let _writing = match writer {
+                Some(writer) => Some(writer.acquire().map_err(E::from)?),
+                None => None,
+            };
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+                .map_err(|err| E::from(err.into()))?;
+            let result = work(conn);
+            if let DbConn::Sqlite(sqlite) = conn {
+                return finish_sqlite(sqlite, result);
             }
-            Some(writer) => Some(writer.acquire().map_err(E::from)?),
-            None => None,
-        };
-        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-            .map_err(|err| E::from(err.into()))?;
-        let result = work(conn);
-        if let DbConn::Sqlite(sqlite) = conn {
-            return finish_sqlite(sqlite, result);
+            return result;
         }
-        return result;
     }
     conn.transaction(|conn| work(conn).map_err(Abort::Work))
         .map_err(|abort| match abort {
@@ -285,33 +290,44 @@ mod tests {
     }
 
     #[test]
-    fn writes_inside_a_write_transaction_go_ahead_and_a_nested_transaction_is_refused_at_once() {
+    fn writes_inside_a_write_transaction_go_ahead_and_a_nested_transaction_is_a_savepoint() {
         use diesel::connection::SimpleConnection;
         let dir = tempfile::tempdir().unwrap();
         let mut conn = sqlite(dir.path(), Duration::from_secs(30));
         conn.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
 
         let started = Instant::now();
-        let nested = write_transaction(&mut conn, |conn| {
+        write_transaction(&mut conn, |conn| {
             insert(conn)?;
-            write_transaction(conn, insert)
-        });
-        assert!(
-            matches!(
-                nested,
-                Err(DbError::Query(diesel::result::Error::AlreadyInTransaction))
-            ),
-            "{nested:?}"
-        );
+            write_transaction(conn, insert)?;
+            // A failed inner transaction rolls back only its own writes.
+            let failed: Result<(), DbError> = write_transaction(conn, |conn| {
+                insert(conn)?;
+                Err(DbError::NotFound)
+            });
+            assert!(matches!(failed, Err(DbError::NotFound)), "{failed:?}");
+            Ok::<_, DbError>(())
+        })
+        .unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "no wait on its own lock"
         );
-        assert_eq!(count(&mut conn), 0, "the outer transaction rolled back");
+        assert_eq!(count(&mut conn), 2, "outer and first inner insert committed");
+        let failed: Result<(), DbError> = write_transaction(&mut conn, |conn| {
+            write_transaction(conn, insert)?;
+            Err(DbError::NotFound)
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            count(&mut conn),
+            2,
+            "the outer rollback took the inner writes with it"
+        );
 
         write_transaction(&mut conn, insert).unwrap();
         insert(&mut conn).unwrap();
-        assert_eq!(count(&mut conn), 2, "the lock was released after each write");
+        assert_eq!(count(&mut conn), 4, "the lock was released after each write");
     }
 
     #[test]

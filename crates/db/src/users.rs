@@ -24,6 +24,8 @@ pub struct User {
     pub created_at: NaiveDateTime,
     /// When it last changed.
     pub updated_at: NaiveDateTime,
+    /// Whether the user proved they read mail at `email`.
+    pub email_verified: bool,
 }
 
 /// A new account.
@@ -44,6 +46,8 @@ pub struct NewUser<'a> {
     pub created_at: NaiveDateTime,
     /// Same as `created_at`.
     pub updated_at: NaiveDateTime,
+    /// True when the address is already proven (GitHub verified it).
+    pub email_verified: bool,
 }
 
 /// Inserts an account; a taken email is [`DbError::UniqueViolation`].
@@ -91,6 +95,40 @@ pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDate
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)?;
     Ok(())
+}
+
+/// Marks the address verified.
+pub fn set_email_verified(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
+    diesel::update(users::table.find(id))
+        .set((users::email_verified.eq(true), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the address with a verified one; a taken address is [`DbError::UniqueViolation`].
+pub fn set_email(
+    conn: &mut DbConn,
+    id: &str,
+    email: &str,
+    email_normalized: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_normalized.eq(email_normalized),
+            users::email_verified.eq(true),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether an account uses this (normalised) address.
+pub fn email_taken(conn: &mut DbConn, email_normalized: &str) -> Result<bool, DbError> {
+    Ok(find_by_email(conn, email_normalized)?.is_some())
 }
 
 /// Reads the account and keeps it from being deleted until the transaction ends (PostgreSQL

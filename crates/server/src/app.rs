@@ -17,6 +17,7 @@ use actix_web::{web, App, HttpServer};
 use portcullis_auth::github::GithubConfig;
 use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
+use portcullis_mail::{MailConfig, Mailer, WorkerHandle};
 use portcullis_web::{
     finish_response, not_found, path_config, query_config, Quota, RateLimits, SecurityPolicy, TrustedProxies,
 };
@@ -41,6 +42,9 @@ pub enum StartupError {
     /// A rate limit could not be configured.
     #[error("rate limit: {0}")]
     RateLimit(String),
+    /// The mail sender or transport could not be set up.
+    #[error("mail setup failed: {0}")]
+    Mail(String),
     /// The argon2 parameters or a secret were refused.
     #[error("identity setup failed: {0}")]
     Hashing(String),
@@ -54,6 +58,7 @@ pub struct Application {
     port: u16,
     server: Server,
     auth: web::Data<Auth>,
+    mail_worker: WorkerHandle,
 }
 
 impl Application {
@@ -78,7 +83,12 @@ impl Application {
             let scheme = if settings.tls.is_some() { "https" } else { "http" };
             settings.public_url = format!("{scheme}://{}", listener.local_addr()?);
         }
-        let auth = web::Data::new(Auth::new(auth_config(&settings)).map_err(StartupError::Hashing)?);
+        let mailer = Mailer::new(mail_config(&settings)).map_err(StartupError::Mail)?;
+        let auth =
+            web::Data::new(Auth::new(auth_config(&settings), mailer.clone()).map_err(StartupError::Hashing)?);
+        let mail_worker = mailer
+            .start_worker(pool.get_ref().clone())
+            .map_err(StartupError::Mail)?;
         let session_key = Key::try_from(settings.session_secret.expose())
             .map_err(|err| StartupError::Hashing(format!("SESSION_SECRET unusable: {err}")))?;
         let secure_cookies = settings.app_env == AppEnv::Production;
@@ -161,6 +171,7 @@ impl Application {
             port,
             server,
             auth: app_auth,
+            mail_worker,
         })
     }
 
@@ -179,9 +190,32 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until a shutdown signal, letting in-flight requests finish.
+    /// Serves until a shutdown signal, letting in-flight requests finish, then lets the mail worker
+    /// finish the message it is sending (what it claimed but did not start is given back).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.mail_worker.shutdown(MAIL_SHUTDOWN_GRACE).await;
+        served
+    }
+}
+
+/// How long a stopping server waits for the mail delivery in progress (an SMTP conversation is
+/// bounded by lettre's timeout, which is longer; a message cut off is retried after its lease).
+const MAIL_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn mail_config(settings: &Settings) -> MailConfig {
+    let mail = &settings.mail;
+    MailConfig {
+        transport: mail.transport.clone(),
+        from: mail.from.clone(),
+        link_base: mail
+            .link_base
+            .clone()
+            .unwrap_or_else(|| settings.public_url.clone()),
+        max_attempts: mail.max_attempts,
+        per_address_per_hour: mail.per_address_per_hour,
+        retry_base: mail.retry_base,
+        poll_interval: mail.poll_interval,
     }
 }
 
@@ -204,6 +238,7 @@ fn auth_config(settings: &Settings) -> AuthConfig {
         }),
         public_url: settings.public_url.clone(),
         redirect_allowlist: settings.redirect_allowlist.clone(),
+        email: settings.mail.policy,
     }
 }
 

@@ -123,7 +123,8 @@ fn check_config_reports_every_problem_and_exits_non_zero() {
         "SESSION_SECRET",
         "CORS_ALLOWED_ORIGINS",
         "PUBLIC_URL",
-        "4 problems",
+        "MAIL_TRANSPORT=file",
+        "5 problems",
     ] {
         assert!(said.contains(needle), "{needle} in {said}");
     }
@@ -147,6 +148,8 @@ const WEAK_SETTINGS: &[(&str, &str)] = &[
         "http://github.example.com/login/oauth/access_token",
     ),
     ("OAUTH_REDIRECT_ALLOWLIST", "http://app.example.com/callback"),
+    ("MAIL_TRANSPORT", "smtp"),
+    ("SMTP_URL", "smtp://mail.example.com:587"),
 ];
 
 #[test]
@@ -164,7 +167,8 @@ fn check_config_refuses_weak_settings_in_production_and_names_each() {
         "RATE_LIMIT_ENABLED=false",
         "GITHUB_TOKEN_URL must be https://",
         "OAUTH_REDIRECT_ALLOWLIST: \"http://app.example.com/callback\" must be https://",
-        "6 problems",
+        "SMTP_URL has no TLS",
+        "7 problems",
     ] {
         assert!(said.contains(needle), "{needle} in {said}");
     }
@@ -179,7 +183,7 @@ fn check_config_refuses_weak_settings_in_production_and_names_each() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(
         text(&output).matches("(refused in production)").count(),
-        6,
+        7,
         "{}",
         text(&output)
     );

@@ -88,6 +88,7 @@ fn github_only_user(app: &TestApp, email: &str) -> String {
             password_hash: None,
             created_at: now,
             updated_at: now,
+            email_verified: true,
         },
     )
     .expect("insert the user");

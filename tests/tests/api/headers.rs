@@ -73,6 +73,9 @@ async fn production_adds_hsts() {
             "cewvKoHaCPLk98O6Sl76tVnctlSsX0w4iHNvy8s1tFKrFeBITBHFW1_LSFqRsBLH".into(),
         );
         vars.insert("RATE_LIMIT_ENABLED".into(), "true".into());
+        // Production refuses the file transport; nothing is sent in this test.
+        vars.insert("MAIL_TRANSPORT".into(), "smtp".into());
+        vars.insert("SMTP_URL".into(), "smtp://127.0.0.1:9".into());
     })
     .await;
     let response = app.anonymous().get("/healthz").await;

@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod audit;
 mod cors;
+mod email;
 mod github;
 mod headers;
 mod housekeeping;

@@ -13,8 +13,10 @@ use validator::{Validate, ValidationErrors};
 
 use super::body::{invalid_credentials, UserBody};
 use super::login::{check_password, display_name_schema, DISPLAY_NAME};
+use crate::email_tokens;
 use crate::events::{self, action};
 use crate::{Auth, Principal};
+use portcullis_mail::Notice;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeBody {
@@ -175,16 +177,18 @@ pub async fn change_password(
         return Err(ApiError::Validation(violations));
     }
     let hash = auth.hasher.hash(body.new_password).await?;
+    let db_auth = auth.clone();
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
             let now = portcullis_db::now();
             users::set_password_hash(conn, &principal.user_id, &hash, now)?;
             session_rows::revoke_all_except(conn, &principal.user_id, Some(&principal.session_id), now)?;
             events::record(conn, &principal.user_id, action::PASSWORD_CHANGED, &client)?;
-            Ok(())
+            email_tokens::notify(conn, &db_auth, &user, Notice::PasswordChanged)
         })
     })
     .await?;
+    auth.mailer.wake();
     Ok(HttpResponse::NoContent().finish())
 }
 

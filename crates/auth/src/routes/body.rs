@@ -17,6 +17,7 @@ pub struct UserBody {
     pub email: String,
     pub display_name: Option<String>,
     pub created_at: String,
+    pub email_verified: bool,
 }
 
 impl From<&User> for UserBody {
@@ -26,9 +27,14 @@ impl From<&User> for UserBody {
             email: user.email.clone(),
             display_name: user.display_name.clone(),
             created_at: rfc3339(user.created_at),
+            email_verified: user.email_verified,
         }
     }
 }
+
+/// The empty body of a `202 Accepted`: what follows arrives by mail.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {}
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {

@@ -16,11 +16,13 @@ use validator::Validate;
 use super::account::IdentityBody;
 use super::body::{no_store, token_response};
 use super::login::normalize_email;
+use crate::email_tokens;
 use crate::events::{self, action};
 use crate::github::{self, GithubAccount, GithubConfig, GithubError};
 use crate::pkce;
 use crate::tokens::{hash_token, random_token};
 use crate::{sessions, Auth, Principal};
+use portcullis_mail::Notice;
 
 const PROVIDER: &str = "github";
 const FLOW_KEY: &str = "github_flow";
@@ -349,6 +351,8 @@ fn resolve(
             password_hash: None,
             created_at: now,
             updated_at: now,
+            // Only a primary email GitHub verified creates an account.
+            email_verified: true,
         };
         match users::insert(conn, &new_user) {
             Err(DbError::UniqueViolation(_)) => return Ok(Outcome::Refused("account_exists")),
@@ -536,12 +540,14 @@ pub async fn complete_link(
 ) -> Result<HttpResponse, ApiError> {
     // Without GitHub there are no link flows: answer as POST /auth/github/link does.
     provider(&auth)?;
+    let db_auth = auth.clone();
     let completion = with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
-            complete(conn, &principal.user_id, &body.link_code, &client)
+            complete(conn, &db_auth, &principal.user_id, &body.link_code, &client)
         })
     })
     .await?;
+    auth.mailer.wake();
     match completion {
         Completion::Linked(identities) => Ok(HttpResponse::Ok().json(LinkedIdentities {
             identities: identities.into_iter().map(IdentityBody::from).collect(),
@@ -580,6 +586,7 @@ fn identity_in_use() -> ApiError {
 /// spent: a code that reached the wrong user must not be tried again.
 fn complete(
     conn: &mut DbConn,
+    auth: &Auth,
     caller: &str,
     link_code: &str,
     client: &ClientInfo,
@@ -614,8 +621,12 @@ fn complete(
         Err(DbError::UniqueViolation(_)) => return Err(identity_in_use()),
         other => other?,
     }
-    // Notice seam: when the email issue lands, queue the "GitHub account linked" notice to the
-    // user's address here, inside this transaction, so it goes out only if the link commits.
+    // In this transaction, so the notice goes out only if the link commits.
+    let user = users::find(conn, caller)?;
+    let notice = Notice::GithubLinked {
+        login: code.login.clone(),
+    };
+    email_tokens::notify(conn, auth, &user, notice)?;
     Ok(Completion::Linked(identities::of_user(conn, caller)?))
 }
 

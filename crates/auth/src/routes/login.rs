@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, NewUser, User};
-use portcullis_db::{DbError, Pool};
+use portcullis_db::{write_transaction, DbError, Pool};
 use portcullis_web::{
     lookup_form, parse_email, with_conn, ApiError, ClientInfo, FieldError, TextRule, ValidJson,
 };
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use validator::{Validate, ValidationError, ValidationErrors};
 
 use super::body::{invalid_credentials, token_response};
+use super::email::queue_verification;
 use crate::events::{self, action};
 use crate::throttle::ThrottleKey;
 use crate::{sessions, Auth};
@@ -116,35 +117,41 @@ pub async fn signup(
     let hash = auth.hasher.hash(body.password).await?;
     let auth_for_db = auth.clone();
     let (user, grant) = with_conn(&pool, move |conn| {
-        let now = portcullis_db::now();
-        let id = uuid::Uuid::now_v7().to_string();
-        // Validated above, so this cannot fail; the fallback keeps the handler total.
-        let parsed = parse_email(&body.email).map_err(|p| invalid_email_error(p.code, p.message))?;
-        let (email, normalized) = (parsed.display.as_str(), parsed.normalized.clone());
-        let display_name = body.display_name.as_deref().map(str::trim);
-        let new_user = NewUser {
-            id: &id,
-            email,
-            email_normalized: &normalized,
-            display_name,
-            password_hash: Some(&hash),
-            created_at: now,
-            updated_at: now,
-        };
-        match users::insert(conn, &new_user) {
-            Err(DbError::UniqueViolation(_)) => {
-                return Err(ApiError::Conflict {
-                    code: "email_taken",
-                    detail: "an account with this email exists".into(),
-                })
+        write_transaction(conn, |conn| {
+            let now = portcullis_db::now();
+            let id = uuid::Uuid::now_v7().to_string();
+            // Validated above, so this cannot fail; the fallback keeps the handler total.
+            let parsed = parse_email(&body.email).map_err(|p| invalid_email_error(p.code, p.message))?;
+            let (email, normalized) = (parsed.display.as_str(), parsed.normalized.clone());
+            let display_name = body.display_name.as_deref().map(str::trim);
+            let new_user = NewUser {
+                id: &id,
+                email,
+                email_normalized: &normalized,
+                display_name,
+                password_hash: Some(&hash),
+                created_at: now,
+                updated_at: now,
+                email_verified: false,
+            };
+            match users::insert(conn, &new_user) {
+                Err(DbError::UniqueViolation(_)) => {
+                    return Err(ApiError::Conflict {
+                        code: "email_taken",
+                        detail: "an account with this email exists".into(),
+                    })
+                }
+                other => other?,
             }
-            other => other?,
-        }
-        let user = users::find(conn, &id)?;
-        let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
-        Ok((user, grant))
+            let user = users::find(conn, &id)?;
+            // In the same transaction: the account and its verification mail exist together.
+            queue_verification(conn, &auth_for_db, &user)?;
+            let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
+            Ok((user, grant))
+        })
     })
     .await?;
+    auth.mailer.wake();
     token_response(&auth, &user, grant, true)
 }
 
@@ -191,6 +198,14 @@ pub async fn login(
         key.succeeded(conn)?;
         if let Some(rehash) = verified.rehash {
             users::set_password_hash(conn, &user.id, &rehash, portcullis_db::now())?;
+        }
+        // After the password check, so the answer tells nothing to someone without the password.
+        if auth_for_db.config.email.require_verified && !user.email_verified {
+            return Err(ApiError::Forbidden {
+                code: "email_not_verified",
+                detail: "verify your email address first: follow the link in the mail we sent".into(),
+                required_scope: None,
+            });
         }
         let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
         events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;

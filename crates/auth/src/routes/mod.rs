@@ -2,7 +2,8 @@
 
 pub mod account;
 mod body;
-pub use body::{TokenResponse, UserBody};
+pub use body::{Accepted, TokenResponse, UserBody};
+pub mod email;
 pub mod github;
 pub mod login;
 pub mod session_routes;
@@ -12,6 +13,7 @@ use portcullis_web::{op, route, Guard, Op, RouteDef, Schemas, LIST_QUERY};
 use utoipa::openapi::Type;
 
 use account::{ChangePassword, DeleteMe, EventBody, MeBody, UpdateMe};
+use email::{ChangeEmail, ForgotPassword, ResetPassword, TokenBody};
 use github::{AuthorizeUrl, CompleteLink, Exchange, LinkedIdentities};
 use login::{LoginRequest, SignupRequest};
 use session_routes::{RefreshRequest, SessionList};
@@ -83,6 +85,104 @@ pub fn list() -> Vec<RouteDef> {
                     .errors(&[409])
             },
         ),
+        route(
+            "RequestEmailVerification",
+            Method::POST,
+            "/auth/email/verify/request",
+            User,
+            |r| r.to(email::request_verification),
+            |s| {
+                op(
+                    "Mail a new verification link (earlier links stop working)",
+                    "email",
+                    202,
+                )
+                .returns(s.of::<Accepted>())
+                .errors(&[409])
+            },
+        )
+        .sign_in(),
+        route(
+            "VerifyEmail",
+            Method::POST,
+            "/auth/email/verify",
+            Public,
+            |r| r.to(email::verify),
+            |s| {
+                op("Verify the address with a mailed token", "email", 200)
+                    .body(s.of::<TokenBody>())
+                    .returns(s.of::<UserBody>())
+                    .errors(&[400])
+            },
+        )
+        .sign_in(),
+        route(
+            "ForgotPassword",
+            Method::POST,
+            "/auth/password/forgot",
+            Public,
+            |r| r.to(email::forgot_password),
+            |s| {
+                op(
+                    "Mail a password-reset link (the same answer whether or not the account exists)",
+                    "email",
+                    202,
+                )
+                .body(s.of::<ForgotPassword>())
+                .returns(s.of::<Accepted>())
+            },
+        )
+        .sign_in(),
+        route(
+            "ResetPassword",
+            Method::POST,
+            "/auth/password/reset",
+            Public,
+            |r| r.to(email::reset_password),
+            |s| {
+                op(
+                    "Set a new password with a mailed token; every session is revoked",
+                    "email",
+                    204,
+                )
+                .body(s.of::<ResetPassword>())
+                .errors(&[400])
+            },
+        )
+        .sign_in(),
+        route(
+            "ChangeEmail",
+            Method::POST,
+            "/me/email",
+            User,
+            |r| r.to(email::change_email),
+            |s| {
+                op(
+                    "Ask to change the address: a confirmation link goes to the new one, a notice to \
+                     the old one",
+                    "email",
+                    202,
+                )
+                .body(s.of::<ChangeEmail>())
+                .returns(s.of::<Accepted>())
+                .errors(&[409])
+            },
+        )
+        .sign_in(),
+        route(
+            "ConfirmEmailChange",
+            Method::POST,
+            "/auth/email/change/confirm",
+            Public,
+            |r| r.to(email::confirm_email_change),
+            |s| {
+                op("Confirm a new address with a mailed token", "email", 200)
+                    .body(s.of::<TokenBody>())
+                    .returns(s.of::<UserBody>())
+                    .errors(&[400, 409])
+            },
+        )
+        .sign_in(),
         route(
             "GetMe",
             Method::GET,

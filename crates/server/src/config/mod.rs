@@ -3,13 +3,14 @@
 //!
 //! Each area reads its own variables in its own file: `reader` (reading and collecting problems),
 //! `database`, `secrets` (and their strength checks), `cors`, `limits` (rate limits and trusted
-//! proxies), `hashing`, `tls` (the certificate, parsed once), `oauth` (GitHub and redirect targets)
-//! and `production` (the rules production adds). This file puts the pieces together.
+//! proxies), `hashing`, `tls` (the certificate, parsed once), `oauth` (GitHub and redirect targets),
+//! `mail` (transport, sender, limits, token lifetimes) and `production` (the rules production adds). This file puts the pieces together.
 
 mod cors;
 mod database;
 mod hashing;
 mod limits;
+mod mail;
 mod oauth;
 mod production;
 mod reader;
@@ -29,6 +30,7 @@ use portcullis_db::{DatabaseUrl, PoolOptions};
 
 pub use cors::CorsOrigins;
 pub use limits::RateLimits;
+pub use mail::MailSettings;
 pub use oauth::GithubSettings;
 pub use reader::ConfigErrors;
 pub use secrets::Secret;
@@ -94,6 +96,8 @@ pub struct Settings {
     /// `MAINTENANCE_INTERVAL_SECS`: how often expired rows are deleted and idle rate-limit keys
     /// forgotten.
     pub maintenance_interval: Duration,
+    /// `MAIL_*`, `SMTP_URL`, the mailed tokens' lifetimes and `REQUIRE_VERIFIED_EMAIL`.
+    pub mail: MailSettings,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -126,6 +130,7 @@ impl Settings {
         let jwt_secret = reader.secret("JWT_SECRET", JWT_SECRET_MIN, app_env, &data_dir);
         let session_secret = reader.secret("SESSION_SECRET", SESSION_SECRET_MIN, app_env, &data_dir);
         let cors_allowed_origins = reader.cors(app_env);
+        let mail = reader.mail(app_env, &data_dir);
         let pool = reader.pool();
         let access_ttl = reader.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60, 1);
         let refresh_ttl = reader.seconds("REFRESH_TOKEN_TTL_SECS", 30 * DAY, 1);
@@ -159,6 +164,7 @@ impl Settings {
             ),
             Some(argon2),
             Some(hash_concurrency),
+            Some(mail),
         ) = (
             database_url,
             bind_addr,
@@ -168,6 +174,7 @@ impl Settings {
             tokens,
             argon2,
             hash_concurrency,
+            mail,
         )
         else {
             return Err(reader.into_errors());
@@ -198,6 +205,7 @@ impl Settings {
             redirect_allowlist,
             public_url_is_default,
             maintenance_interval,
+            mail,
         })
     }
 }
@@ -261,10 +269,11 @@ mod tests {
             "not `*`",
             "BIND_ADDR",
             "DATABASE_URL",
+            "MAIL_TRANSPORT=file",
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
-        assert_eq!(errors.0.len(), 8, "{text}");
+        assert_eq!(errors.0.len(), 9, "{text}");
     }
 
     #[test]

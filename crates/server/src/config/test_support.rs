@@ -28,6 +28,8 @@ pub(super) fn production(extra: &[(&str, &str)]) -> HashMap<String, String> {
         ("PUBLIC_URL", "https://auth.example.com"),
         ("JWT_SECRET", STRONG_JWT),
         ("SESSION_SECRET", STRONG_SESSION),
+        ("MAIL_TRANSPORT", "smtp"),
+        ("SMTP_URL", "smtps://portcullis:mail-password@mail.example.com"),
     ]);
     env.extend(vars(extra));
     env

@@ -1,0 +1,278 @@
+//! The mailed-token routes: address verification, forgotten password, email change. Each handler
+//! validates, then runs one write transaction in which the token, the change and the mail it causes
+//! are written together (the outbox), then wakes the mail worker.
+
+use actix_web::{web, HttpResponse};
+use portcullis_db::users::{self, User};
+use portcullis_db::{sessions as session_rows, write_transaction, DbConn, DbError, Pool};
+use portcullis_mail::Notice;
+use portcullis_web::{lookup_form, parse_email, with_conn, ApiError, ClientInfo, FieldError, ValidJson};
+use serde::Deserialize;
+use validator::Validate;
+
+use super::body::{invalid_credentials, Accepted, UserBody};
+use super::login::check_password;
+use crate::email_tokens::{self, Kind};
+use crate::events::{self, action};
+use crate::throttle::ThrottleKey;
+use crate::{Auth, Principal};
+
+/// `202 {}`: the request was taken; what follows arrives by mail.
+fn accepted() -> HttpResponse {
+    HttpResponse::Accepted().json(Accepted {})
+}
+
+/// Queues a verification mail for a new or unverified account (sign-up calls it in its transaction).
+pub(crate) fn queue_verification(conn: &mut DbConn, auth: &Auth, user: &User) -> Result<bool, ApiError> {
+    email_tokens::issue(
+        conn,
+        auth,
+        user,
+        Kind::Verify,
+        &user.email,
+        &user.email_normalized,
+    )
+}
+
+/// POST /auth/email/verify/request
+pub async fn request_verification(
+    principal: Principal,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+) -> Result<HttpResponse, ApiError> {
+    let db_auth = auth.clone();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let user = users::find(conn, &principal.user_id)?;
+            if user.email_verified {
+                return Err(ApiError::Conflict {
+                    code: "already_verified",
+                    detail: "this address is already verified".into(),
+                });
+            }
+            queue_verification(conn, &db_auth, &user)
+        })
+    })
+    .await?;
+    auth.mailer.wake();
+    Ok(accepted())
+}
+
+/// A mailed token.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// The `token` parameter of the mailed link.
+    #[validate(length(min = 1, max = 128, code = "length", message = "must be 1 to 128 characters"))]
+    #[schema(min_length = 1, max_length = 128)]
+    token: String,
+}
+
+/// POST /auth/email/verify
+pub async fn verify(
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let (_, user) = email_tokens::redeem(conn, Kind::Verify, &body.token)?;
+            let now = portcullis_db::now();
+            users::set_email_verified(conn, &user.id, now)?;
+            events::record(conn, &user.id, action::EMAIL_VERIFIED, &client)?;
+            Ok(users::find(conn, &user.id)?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&user)))
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPassword {
+    #[validate(length(max = 320, code = "too_long", message = "must be at most 320 characters"))]
+    #[schema(max_length = 320, pattern = "^[^\\u0000]*$")]
+    email: String,
+}
+
+/// POST /auth/password/forgot
+///
+/// The same answer, and about the same work, whether or not the address has an account: one write
+/// transaction that looks the account up, checks the address's hourly cap and renders the mail;
+/// only an existing account also gets the token and the outbox row.
+pub async fn forgot_password(
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    ValidJson(body): ValidJson<ForgotPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let key = lookup_form(&body.email);
+    let db_auth = auth.clone();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| match users::find_by_email(conn, &key)? {
+            Some(user) => {
+                email_tokens::issue(
+                    conn,
+                    &db_auth,
+                    &user,
+                    Kind::Reset,
+                    &user.email,
+                    &user.email_normalized,
+                )?;
+                Ok(())
+            }
+            None => email_tokens::rehearse_reset(conn, &db_auth, &key),
+        })
+    })
+    .await?;
+    auth.mailer.wake();
+    Ok(accepted())
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPassword {
+    #[validate(length(min = 1, max = 128, code = "length", message = "must be 1 to 128 characters"))]
+    #[schema(min_length = 1, max_length = 128)]
+    token: String,
+    #[schema(min_length = 12, max_length = 128, pattern = "^[^\\u0000]*$")]
+    new_password: String,
+}
+
+/// POST /auth/password/reset
+pub async fn reset_password(
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<ResetPassword>,
+) -> Result<HttpResponse, ApiError> {
+    // The token first: the strength estimate and the hash are spent only on a holder of a live link.
+    let token = body.token.clone();
+    let (_, user) = with_conn(&pool, move |conn| email_tokens::peek(conn, Kind::Reset, &token)).await?;
+    let violations = auth
+        .hasher
+        .policy_violations(
+            "new_password",
+            body.new_password.clone(),
+            user.email.clone(),
+            user.display_name.clone(),
+        )
+        .await?;
+    if !violations.is_empty() {
+        return Err(ApiError::Validation(violations));
+    }
+    let hash = auth.hasher.hash(body.new_password).await?;
+    let db_auth = auth.clone();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let (_, user) = email_tokens::redeem(conn, Kind::Reset, &body.token)?;
+            let now = portcullis_db::now();
+            users::set_password_hash(conn, &user.id, &hash, now)?;
+            // The link reached this address, which proves it.
+            users::set_email_verified(conn, &user.id, now)?;
+            session_rows::revoke_all_except(conn, &user.id, None, now)?;
+            // A locked-out owner who proved their address starts with a fresh allowance.
+            ThrottleKey::account(&user.email_normalized).succeeded(conn)?;
+            events::record(conn, &user.id, action::PASSWORD_RESET, &client)?;
+            email_tokens::notify(conn, &db_auth, &user, Notice::PasswordReset)
+        })
+    })
+    .await?;
+    auth.mailer.wake();
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmail {
+    #[schema(format = Email, max_length = 254)]
+    new_email: String,
+    /// The current password; omit it for an account that signs in only with GitHub.
+    #[schema(pattern = "^[^\\u0000]*$")]
+    password: Option<String>,
+}
+
+/// POST /me/email
+pub async fn change_email(
+    principal: Principal,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<ChangeEmail>,
+) -> Result<HttpResponse, ApiError> {
+    let new = parse_email(&body.new_email).map_err(|problem| {
+        ApiError::Validation(vec![FieldError::new("new_email", problem.code, problem.message)])
+    })?;
+    let user_id = principal.user_id.clone();
+    let user = with_conn(&pool, move |conn| Ok(users::find(conn, &user_id)?)).await?;
+    match (user.password_hash.is_some(), body.password) {
+        (true, Some(password)) => check_password(&auth, &pool, &user, password, &client).await?,
+        // No password for an account that has one, or one for an account that has none: a failed
+        // check, like a wrong password.
+        (true, None) | (false, Some(_)) => return Err(invalid_credentials()),
+        (false, None) => {}
+    }
+    if new.normalized == user.email_normalized {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "new_email",
+            "unchanged",
+            "is already the account's address",
+        )]));
+    }
+    let db_auth = auth.clone();
+    with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let user = users::find(conn, &user.id)?;
+            if users::email_taken(conn, &new.normalized)? {
+                return Err(email_taken());
+            }
+            if email_tokens::issue(conn, &db_auth, &user, Kind::Change, &new.display, &new.normalized)? {
+                let notice = Notice::EmailChangeRequested {
+                    new_email: new.display.clone(),
+                };
+                email_tokens::notify(conn, &db_auth, &user, notice)?;
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    auth.mailer.wake();
+    Ok(accepted())
+}
+
+/// POST /auth/email/change/confirm
+pub async fn confirm_email_change(
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    ValidJson(body): ValidJson<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = with_conn(&pool, move |conn| {
+        write_transaction(conn, |conn| {
+            let (row, user) = email_tokens::redeem(conn, Kind::Change, &body.token)?;
+            let typed = row.new_email.as_deref().unwrap_or_default();
+            let new = parse_email(typed).map_err(|_| email_tokens::invalid_token())?;
+            match users::set_email(
+                conn,
+                &user.id,
+                &new.display,
+                &new.normalized,
+                portcullis_db::now(),
+            ) {
+                // Someone signed up with the address since the change was asked for; the rollback
+                // leaves the token unspent.
+                Err(DbError::UniqueViolation(_)) => return Err(email_taken()),
+                other => other?,
+            }
+            events::record(conn, &user.id, action::EMAIL_CHANGED, &client)?;
+            Ok(users::find(conn, &user.id)?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&user)))
+}
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict {
+        code: "email_taken",
+        detail: "an account with this email exists".into(),
+    }
+}

@@ -1,0 +1,601 @@
+//! Email flows end to end through a real SMTP server (the test's sink): the mail that arrived is read
+//! and its link's token followed. Also the outbox's promises: no mail lost while the server is down,
+//! each mail delivered once by two instances, the per-address cap.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use portcullis_tests::{count_rows, spawn_app_with, RequestHelper, SmtpSink, TestApp, User, PASSWORD};
+use serde_json::json;
+
+const VERIFY: &str = "Verify your email address";
+const RESET: &str = "Reset your password";
+const CONFIRM: &str = "Confirm your new email address";
+const NEW_PASSWORD: &str = "a brand new passphrase for 2026";
+
+/// A server that sends its mail to `sink`, polling and retrying fast.
+async fn app_with_mail(sink: &SmtpSink, customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let url = sink.url();
+    spawn_app_with(|vars| {
+        mail_vars(vars, &url);
+        customize(vars);
+    })
+    .await
+}
+
+fn mail_vars(vars: &mut HashMap<String, String>, smtp_url: &str) {
+    vars.insert("MAIL_TRANSPORT".into(), "smtp".into());
+    vars.insert("SMTP_URL".into(), smtp_url.into());
+    vars.insert("MAIL_FROM".into(), "Portcullis Tests <auth@example.com>".into());
+    vars.insert("MAIL_POLL_INTERVAL_MS".into(), "50".into());
+    vars.insert("MAIL_RETRY_BASE_MS".into(), "100".into());
+}
+
+#[actix_web::test]
+async fn sign_up_mails_a_verification_link_that_works_once() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let ada = app.user("ada@example.com").await;
+    assert_eq!(ada.tokens()["user"]["email_verified"], false);
+
+    let mail = sink.mail("ada@example.com", VERIFY).await;
+    let token = mail.token("verify-email");
+    assert!(token.len() >= 43, "256-bit token: {token}");
+    let link = format!("{}/verify-email?token={token}", app.address);
+    assert!(mail.text.contains(&link), "{}", mail.text);
+    assert!(mail.html.contains(&link), "{}", mail.html);
+    assert_eq!(mail.message_id.matches('@').count(), 1, "{}", mail.message_id);
+    // The token is in the link and nowhere else; it is not stored in the clear.
+    assert_eq!(mail.text.matches(&token).count(), 1, "{}", mail.text);
+    assert_eq!(
+        mail.html.matches(&token).count(),
+        2,
+        "the button and the copyable address"
+    );
+    let headers = mail.raw.split("\r\n\r\n").next().unwrap_or_default();
+    assert!(!headers.contains(&token), "{headers}");
+    assert_eq!(
+        count_rows(&app, "email_tokens", &format!("token_hash = '{token}'")),
+        0
+    );
+
+    let verified = app
+        .anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": token}))
+        .await
+        .expect(200);
+    assert_eq!(verified["email_verified"], true);
+    assert_eq!(verified["email"], "ada@example.com");
+    assert_eq!(ada.get("/api/v1/me").await.expect(200)["email_verified"], true);
+    app.anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": token}))
+        .await
+        .expect_problem(400, "invalid_token");
+    assert!(ada.security_events().await.contains(&"email.verified".to_owned()));
+    // A delivered message keeps no body (it held the token link).
+    assert_eq!(
+        count_rows(&app, "mail_outbox", "sent_at IS NOT NULL AND text_body = ''"),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn a_new_verification_link_supersedes_the_old_one_and_a_verified_address_is_409() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let bea = app.user("bea@example.com").await;
+    let first = sink.wait_for("bea@example.com", 1).await[0].token("verify-email");
+    let answer = bea
+        .post("/api/v1/auth/email/verify/request", None)
+        .await
+        .expect(202);
+    assert_eq!(answer, json!({}));
+    let second = sink.wait_for("bea@example.com", 2).await[1].token("verify-email");
+    assert_ne!(first, second);
+
+    app.anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": first}))
+        .await
+        .expect_problem(400, "invalid_token");
+    app.anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": second}))
+        .await
+        .expect(200);
+    bea.post("/api/v1/auth/email/verify/request", None)
+        .await
+        .expect_problem(409, "already_verified");
+    // Only signed-in users ask for a link.
+    app.anonymous()
+        .post("/api/v1/auth/email/verify/request", None)
+        .await
+        .expect_problem(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn expired_tokens_are_refused() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |vars| {
+        vars.insert("EMAIL_VERIFY_TTL_SECS".into(), "1".into());
+        vars.insert("PASSWORD_RESET_TTL_SECS".into(), "1".into());
+        vars.insert("EMAIL_CHANGE_TTL_SECS".into(), "1".into());
+    })
+    .await;
+    let cy = app.user("cy@example.com").await;
+    let verify = sink.mail("cy@example.com", VERIFY).await.token("verify-email");
+    forgot(&app, "cy@example.com").await;
+    let reset = sink.mail("cy@example.com", RESET).await.token("reset-password");
+    cy.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "cy2@example.com", "password": PASSWORD}),
+    )
+    .await
+    .expect(202);
+    let change = sink.mail("cy2@example.com", CONFIRM).await.token("confirm-email");
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+
+    let anonymous = app.anonymous();
+    anonymous
+        .post("/api/v1/auth/email/verify", &json!({"token": verify}))
+        .await
+        .expect_problem(400, "invalid_token");
+    anonymous
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": reset, "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect_problem(400, "invalid_token");
+    anonymous
+        .post("/api/v1/auth/email/change/confirm", &json!({"token": change}))
+        .await
+        .expect_problem(400, "invalid_token");
+    app.login_as("cy@example.com", PASSWORD).await;
+}
+
+async fn forgot(app: &TestApp, email: &str) -> portcullis_tests::Response {
+    let answer = app
+        .anonymous()
+        .post("/api/v1/auth/password/forgot", &json!({"email": email}))
+        .await;
+    answer.expect(202);
+    answer
+}
+
+#[actix_web::test]
+async fn a_password_reset_revokes_every_session_verifies_the_address_and_works_once() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let dee = app.user("dee@example.com").await;
+    let laptop = app.login_as("dee@example.com", PASSWORD).await;
+    assert_eq!(forgot(&app, "DEE@example.com").await.json(), json!({}));
+    let token = sink.mail("dee@example.com", RESET).await.token("reset-password");
+
+    let reset = json!({"token": token, "new_password": NEW_PASSWORD});
+    app.anonymous()
+        .post("/api/v1/auth/password/reset", &reset)
+        .await
+        .expect(204);
+    // Every session's access and refresh tokens stop at the next request.
+    for user in [&dee, &laptop] {
+        user.get("/api/v1/me").await.expect(401);
+        app.anonymous()
+            .post("/api/v1/auth/refresh", &json!({"refresh_token": user.refresh()}))
+            .await
+            .expect_problem(401, "invalid_refresh_token");
+    }
+    app.sign_in("dee@example.com", PASSWORD)
+        .await
+        .expect_problem(401, "invalid_credentials");
+    let dee = app.login_as("dee@example.com", NEW_PASSWORD).await;
+    assert_eq!(dee.tokens()["user"]["email_verified"], true);
+    assert!(dee.security_events().await.contains(&"password.reset".to_owned()));
+    sink.mail("dee@example.com", "Your password was reset").await;
+
+    app.anonymous()
+        .post("/api/v1/auth/password/reset", &reset)
+        .await
+        .expect_problem(400, "invalid_token");
+}
+
+#[actix_web::test]
+async fn a_weak_new_password_is_422_and_leaves_the_link_usable() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    app.user("eve@example.com").await;
+    forgot(&app, "eve@example.com").await;
+    let token = sink.mail("eve@example.com", RESET).await.token("reset-password");
+    let weak = app
+        .anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": token, "new_password": "password1234"}),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(weak["errors"][0]["field"], "new_password");
+    app.anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": "not-a-token", "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect_problem(400, "invalid_token");
+    app.login_as("eve@example.com", PASSWORD).await;
+    app.anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": token, "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(204);
+}
+
+#[actix_web::test]
+async fn forgot_password_for_an_unknown_address_answers_the_same_and_sends_nothing() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    app.user("fay@example.com").await;
+    sink.mail("fay@example.com", VERIFY).await;
+
+    let known = forgot(&app, "fay@example.com").await;
+    let unknown = forgot(&app, "nobody@example.com").await;
+    assert_eq!(known.text(), unknown.text());
+    let headers = |response: &portcullis_tests::Response| {
+        let mut names: Vec<String> = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "x-request-id" | "date"))
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap_or("?")))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(headers(&known), headers(&unknown));
+
+    sink.mail("fay@example.com", RESET).await;
+    // Give a wrongly queued message every chance to arrive.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.to("nobody@example.com").is_empty());
+    assert_eq!(
+        count_rows(&app, "mail_outbox", "recipient_key = 'nobody@example.com'"),
+        0
+    );
+    assert_eq!(
+        count_rows(&app, "email_tokens", "email = 'nobody@example.com'"),
+        0
+    );
+}
+
+#[actix_web::test]
+async fn the_hourly_cap_per_address_and_kind_holds_and_keeps_the_last_link() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |vars| {
+        vars.insert("MAIL_PER_ADDRESS_PER_HOUR".into(), "2".into());
+    })
+    .await;
+    app.user("gus@example.com").await;
+    for _ in 0..4 {
+        forgot(&app, "gus@example.com").await;
+    }
+    let resets = || {
+        sink.to("gus@example.com")
+            .into_iter()
+            .filter(|mail| mail.subject == RESET)
+            .collect::<Vec<_>>()
+    };
+    sink.wait_until(Duration::from_secs(10), || resets().len() >= 2)
+        .await;
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let sent = resets();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert_eq!(count_rows(&app, "mail_outbox", "kind = 'reset_password'"), 2);
+    // The requests over the cap stored no token, so the last mailed link still works.
+    let newest = sent
+        .iter()
+        .max_by_key(|mail| mail.message_id.clone())
+        .expect("two mails")
+        .token("reset-password");
+    app.anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": newest, "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(204);
+    // Another kind to the same address is not capped by these.
+    assert!(sink
+        .to("gus@example.com")
+        .iter()
+        .any(|mail| mail.subject == VERIFY));
+}
+
+#[actix_web::test]
+async fn an_email_change_confirms_on_the_new_address_and_tells_the_old_one() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let hal = app.user("hal@example.com").await;
+    let old_verify = sink.mail("hal@example.com", VERIFY).await.token("verify-email");
+    app.user("taken@example.com").await;
+
+    hal.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "hal.new@example.com", "password": "wrong password here"}),
+    )
+    .await
+    .expect_problem(401, "invalid_credentials");
+    hal.post("/api/v1/me/email", &json!({"new_email": "hal.new@example.com"}))
+        .await
+        .expect_problem(401, "invalid_credentials");
+    hal.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "Taken@example.com", "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(409, "email_taken");
+    let same = hal
+        .post(
+            "/api/v1/me/email",
+            &json!({"new_email": "HAL@example.com", "password": PASSWORD}),
+        )
+        .await
+        .expect_problem(422, "validation_failed");
+    assert_eq!(same["errors"][0]["field"], "new_email");
+    hal.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "not an address", "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(422, "validation_failed");
+    assert_eq!(count_rows(&app, "email_tokens", "kind = 'change'"), 0);
+
+    hal.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "hal.new@example.com", "password": PASSWORD}),
+    )
+    .await
+    .expect(202);
+    let confirm = sink.mail("hal.new@example.com", CONFIRM).await;
+    let notice = sink
+        .mail("hal@example.com", "Your email address is being changed")
+        .await;
+    assert!(notice.text.contains("hal.new@example.com"), "{}", notice.text);
+    assert!(!notice.text.contains("token="), "a notice carries no token");
+    // Nothing changes before the new address confirms.
+    assert_eq!(
+        hal.get("/api/v1/me").await.expect(200)["email"],
+        "hal@example.com"
+    );
+
+    let token = confirm.token("confirm-email");
+    let changed = app
+        .anonymous()
+        .post("/api/v1/auth/email/change/confirm", &json!({"token": token}))
+        .await
+        .expect(200);
+    assert_eq!(changed["email"], "hal.new@example.com");
+    assert_eq!(changed["email_verified"], true);
+    app.anonymous()
+        .post("/api/v1/auth/email/change/confirm", &json!({"token": token}))
+        .await
+        .expect_problem(400, "invalid_token");
+    app.sign_in("hal@example.com", PASSWORD)
+        .await
+        .expect_problem(401, "invalid_credentials");
+    let hal = app.login_as("hal.new@example.com", PASSWORD).await;
+    assert!(hal.security_events().await.contains(&"email.changed".to_owned()));
+    // A link mailed to the old address no longer proves anything.
+    app.anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": old_verify}))
+        .await
+        .expect_problem(400, "invalid_token");
+}
+
+#[actix_web::test]
+async fn confirming_an_address_someone_took_meanwhile_is_409() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let ivy = app.user("ivy@example.com").await;
+    ivy.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "wanted@example.com", "password": PASSWORD}),
+    )
+    .await
+    .expect(202);
+    let token = sink
+        .mail("wanted@example.com", CONFIRM)
+        .await
+        .token("confirm-email");
+    app.user("Wanted@example.com").await;
+    app.anonymous()
+        .post("/api/v1/auth/email/change/confirm", &json!({"token": token}))
+        .await
+        .expect_problem(409, "email_taken");
+    assert_eq!(
+        ivy.get("/api/v1/me").await.expect(200)["email"],
+        "ivy@example.com"
+    );
+}
+
+#[actix_web::test]
+async fn a_token_redeemed_twice_at_once_works_once() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    app.user("jo@example.com").await;
+    let token = sink.mail("jo@example.com", VERIFY).await.token("verify-email");
+    let anonymous = app.anonymous();
+    let body = json!({"token": token});
+    let attempts: Vec<_> = (0..8)
+        .map(|_| anonymous.post("/api/v1/auth/email/verify", &body).send())
+        .collect();
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|response| response.status())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 7, "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn bad_bodies_are_422_and_change_nothing() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let kim = app.user("kim@example.com").await;
+    let anonymous = app.anonymous();
+    for (path, body) in [
+        ("/api/v1/auth/password/forgot", json!({})),
+        (
+            "/api/v1/auth/password/forgot",
+            json!({"email": "kim@example.com", "role": "admin"}),
+        ),
+        ("/api/v1/auth/password/reset", json!({"token": "x"})),
+        ("/api/v1/auth/email/verify", json!({"token": ""})),
+        ("/api/v1/auth/email/change/confirm", json!({"token": 7})),
+    ] {
+        anonymous
+            .post(path, &body)
+            .await
+            .expect_problem(422, "validation_failed");
+    }
+    kim.post("/api/v1/me/email", &json!({"password": PASSWORD}))
+        .await
+        .expect_problem(422, "validation_failed");
+    // Only the sign-up's verification mail was ever queued.
+    assert_eq!(count_rows(&app, "mail_outbox", "1 = 1"), 1);
+    assert_eq!(count_rows(&app, "email_tokens", "1 = 1"), 1);
+}
+
+#[actix_web::test]
+async fn with_require_verified_email_an_unverified_password_sign_in_is_403_after_the_password_check() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |vars| {
+        vars.insert("REQUIRE_VERIFIED_EMAIL".into(), "true".into());
+    })
+    .await;
+    app.user("lea@example.com").await;
+    app.sign_in("lea@example.com", "not the password at all")
+        .await
+        .expect_problem(401, "invalid_credentials");
+    app.sign_in("lea@example.com", PASSWORD)
+        .await
+        .expect_problem(403, "email_not_verified");
+    let token = sink.mail("lea@example.com", VERIFY).await.token("verify-email");
+    app.anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": token}))
+        .await
+        .expect(200);
+    app.login_as("lea@example.com", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn a_password_change_sends_a_notice() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let max = app.user("max@example.com").await;
+    max.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+    )
+    .await
+    .expect(204);
+    let notice = sink.mail("max@example.com", "Your password was changed").await;
+    assert!(!notice.text.contains("token="));
+}
+
+#[actix_web::test]
+async fn no_mail_is_lost_while_the_mail_server_is_down_and_none_is_sent_twice() {
+    let mut sink = SmtpSink::stopped().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    app.user("ned@example.com").await;
+    forgot(&app, "ned@example.com").await;
+    // Attempts fail (connection refused), are counted and keep the message.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count_rows(&app, "mail_outbox", "attempts >= 2 AND last_error IS NOT NULL") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed attempts recorded"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        count_rows(&app, "mail_outbox", "sent_at IS NULL AND failed_at IS NULL"),
+        2
+    );
+
+    sink.resume().await;
+    let mails = sink.wait_for("ned@example.com", 2).await;
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let mails_now = sink.to("ned@example.com");
+    assert_eq!(mails_now.len(), 2, "{mails_now:#?}");
+    let subjects: HashSet<&str> = mails.iter().map(|mail| mail.subject.as_str()).collect();
+    assert_eq!(subjects, HashSet::from([VERIFY, RESET]));
+    assert_eq!(count_rows(&app, "mail_outbox", "sent_at IS NOT NULL"), 2);
+}
+
+#[actix_web::test]
+async fn two_instances_deliver_each_of_50_queued_mails_exactly_once() {
+    let sink = SmtpSink::start().await;
+    let first = app_with_mail(&sink, |_| {}).await;
+    let url = sink.url();
+    let second = first.second_instance(|vars| mail_vars(vars, &url)).await;
+    for n in 0..50 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        User::from_tokens(
+            app,
+            app.anonymous()
+                .post(
+                    "/api/v1/auth/signup",
+                    &json!({"email": format!("u{n}@example.com"), "password": PASSWORD}),
+                )
+                .await
+                .expect(201),
+        );
+    }
+    sink.wait_until(Duration::from_secs(20), || sink.all().len() >= 50)
+        .await
+        .unwrap_or_else(|| panic!("only {} of 50 mails arrived", sink.all().len()));
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let all = sink.all();
+    assert_eq!(all.len(), 50, "a mail was delivered twice");
+    let ids: HashSet<&str> = all.iter().map(|mail| mail.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 50);
+    for n in 0..50 {
+        assert_eq!(sink.to(&format!("u{n}@example.com")).len(), 1, "u{n}");
+    }
+    // Both instances took part: each sent row names the worker that delivered it.
+    let workers = count_rows(
+        &first,
+        "(SELECT DISTINCT leased_by FROM mail_outbox WHERE sent_at IS NOT NULL) AS w",
+        "1 = 1",
+    );
+    assert_eq!(workers, 2);
+    drop(second);
+}
+
+#[actix_web::test]
+async fn the_file_transport_writes_each_mail_into_the_data_folder() {
+    let app = spawn_app_with(|_| {}).await;
+    app.user("olga@example.com").await;
+    let dir = app.db.dir().join("data").join("mail");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let files = loop {
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if !files.is_empty() || std::time::Instant::now() > deadline {
+            break files;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let raw = std::fs::read_to_string(&files[0]).expect("readable mail");
+    assert!(raw.contains("Subject: Verify your email address"), "{raw}");
+    assert!(raw.contains("To: olga@example.com"), "{raw}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).expect("mail folder").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}

@@ -211,6 +211,40 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
 }
 
 impl TestApp {
+    /// The `.eml` files the development mail transport wrote so far (`DATA_DIR/mail`), as text.
+    pub fn mail_files(&self) -> Vec<String> {
+        let dir = self.db.dir().join("data").join("mail");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .collect()
+    }
+
+    /// Waits (up to 10 s) for a mail file containing every one of `needles`, and returns it.
+    pub async fn mail_file_with(&self, needles: &[&str]) -> String {
+        let find = || {
+            self.mail_files()
+                .into_iter()
+                .find(|mail| needles.iter().all(|needle| mail.contains(needle)))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(mail) = find() {
+                return mail;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail file with {needles:?}: {:#?}",
+                self.mail_files()
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// A second server instance on this app's database, started from the default test variables
     /// changed by `customize`.
     pub async fn second_instance(&self, customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {

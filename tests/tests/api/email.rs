@@ -5,7 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use portcullis_tests::{count_rows, spawn_app_with, RequestHelper, SmtpSink, TestApp, User, PASSWORD};
+use portcullis_tests::{
+    count_rows, execute_sql, spawn_app_with, sql_time, RequestHelper, SmtpSink, TestApp, PASSWORD,
+};
 use serde_json::json;
 
 const VERIFY: &str = "Verify your email address";
@@ -535,22 +537,36 @@ async fn no_mail_is_lost_while_the_mail_server_is_down_and_none_is_sent_twice() 
 #[actix_web::test]
 async fn two_instances_deliver_each_of_50_queued_mails_exactly_once() {
     let sink = SmtpSink::start().await;
-    let first = app_with_mail(&sink, |_| {}).await;
+    let first = app_with_mail(&sink, |vars| {
+        vars.insert("MAIL_POLL_INTERVAL_MS".into(), "20".into());
+    })
+    .await;
     let url = sink.url();
-    let second = first.second_instance(|vars| mail_vars(vars, &url)).await;
-    for n in 0..50 {
-        let app = if n % 2 == 0 { &first } else { &second };
-        User::from_tokens(
-            app,
-            app.anonymous()
-                .post(
-                    "/api/v1/auth/signup",
-                    &json!({"email": format!("u{n}@example.com"), "password": PASSWORD}),
-                )
-                .await
-                .expect(201),
-        );
-    }
+    let second = first
+        .second_instance(|vars| {
+            mail_vars(vars, &url);
+            vars.insert("MAIL_POLL_INTERVAL_MS".into(), "20".into());
+        })
+        .await;
+    // 50 messages that come due at one moment, so both workers, polling every 20 ms, race for them.
+    let due = sql_time(2);
+    let rows: Vec<String> = (0..50)
+        .map(|n| {
+            format!(
+                "('{id}', 'notice_password_changed', 'u{n}@example.com', 'u{n}@example.com', 'Mail {n}', \
+                 'text {n}', '<p>html {n}</p>', '{due}', 0, '{due}')",
+                id = uuid::Uuid::now_v7()
+            )
+        })
+        .collect();
+    execute_sql(
+        &first,
+        &format!(
+            "INSERT INTO mail_outbox (id, kind, recipient, recipient_key, subject, text_body, html_body, \
+             created_at, attempts, next_attempt_at) VALUES {}",
+            rows.join(", ")
+        ),
+    );
     sink.wait_until(Duration::from_secs(20), || sink.all().len() >= 50)
         .await
         .unwrap_or_else(|| panic!("only {} of 50 mails arrived", sink.all().len()));
@@ -562,6 +578,10 @@ async fn two_instances_deliver_each_of_50_queued_mails_exactly_once() {
     for n in 0..50 {
         assert_eq!(sink.to(&format!("u{n}@example.com")).len(), 1, "u{n}");
     }
+    assert_eq!(
+        count_rows(&first, "mail_outbox", "sent_at IS NOT NULL AND attempts = 1"),
+        50
+    );
     // Both instances took part: each sent row names the worker that delivered it.
     let workers = count_rows(
         &first,
@@ -576,26 +596,70 @@ async fn two_instances_deliver_each_of_50_queued_mails_exactly_once() {
 async fn the_file_transport_writes_each_mail_into_the_data_folder() {
     let app = spawn_app_with(|_| {}).await;
     app.user("olga@example.com").await;
-    let dir = app.db.dir().join("data").join("mail");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let files = loop {
-        let files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        if !files.is_empty() || std::time::Instant::now() > deadline {
-            break files;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
-    let raw = std::fs::read_to_string(&files[0]).expect("readable mail");
-    assert!(raw.contains("Subject: Verify your email address"), "{raw}");
-    assert!(raw.contains("To: olga@example.com"), "{raw}");
+    app.mail_file_with(&["To: olga@example.com", "Subject: Verify your email address"])
+        .await;
+    assert_eq!(app.mail_files().len(), 1);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let dir = app.db.dir().join("data").join("mail");
         let mode = std::fs::metadata(&dir).expect("mail folder").permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
+}
+
+#[actix_web::test]
+async fn a_stopping_worker_gives_its_claims_back_and_only_the_lease_holder_records_an_outcome() {
+    use portcullis_db::outbox;
+    let app = spawn_app_with(|_| {}).await;
+    let url = portcullis_db::DatabaseUrl::parse(app.db.url()).expect("database url");
+    let mut conn = portcullis_db::connect(&url, &portcullis_db::PoolOptions::default()).expect("db");
+    // Due in an hour, so the server's own worker leaves them to the workers this test plays.
+    let now = portcullis_db::now() + chrono::Duration::hours(1);
+    for n in 0..3 {
+        let id = uuid::Uuid::now_v7().to_string();
+        let to = format!("w{n}@example.com");
+        outbox::queue(
+            &mut conn,
+            &outbox::NewMail {
+                id: &id,
+                kind: "notice_password_changed",
+                recipient: &to,
+                recipient_key: &to,
+                subject: "s",
+                text_body: "t",
+                html_body: "h",
+                created_at: now,
+                next_attempt_at: now,
+            },
+        )
+        .expect("queued");
+    }
+    let lease = chrono::Duration::seconds(600);
+    let claimed = outbox::claim(&mut conn, "worker-a", now, lease, 10).expect("claim");
+    assert_eq!(claimed.len(), 3);
+    assert!(
+        outbox::claim(&mut conn, "worker-b", now, lease, 10)
+            .expect("claim")
+            .is_empty(),
+        "leased"
+    );
+    assert!(!outbox::mark_sent(&mut conn, &claimed[0].id, "worker-b", now).expect("update"));
+    assert!(outbox::mark_sent(&mut conn, &claimed[0].id, "worker-a", now).expect("update"));
+
+    assert_eq!(outbox::release(&mut conn, "worker-a").expect("release"), 2);
+    let again = outbox::claim(&mut conn, "worker-b", now, lease, 10).expect("claim");
+    assert_eq!(again.len(), 2, "given back at once, not after the lease");
+    assert!(
+        again.iter().all(|mail| mail.attempts == 1),
+        "the given-back attempt was not counted"
+    );
+    // A lease that ran out (a crashed worker) makes the message due again.
+    let later = now + chrono::Duration::seconds(601);
+    assert_eq!(
+        outbox::claim(&mut conn, "worker-c", later, lease, 10)
+            .expect("claim")
+            .len(),
+        2
+    );
 }

@@ -160,6 +160,7 @@ async fn a_new_user_signs_in_and_comes_back_to_the_same_account() {
         "the verified primary email"
     );
     let me = octocat.get("/api/v1/me").await.expect(200);
+    assert_eq!(me["email_verified"], true, "GitHub verified the address");
     assert_eq!(me["identities"][0]["provider"], "github");
     assert_eq!(me["identities"][0]["login"], "octocat");
 
@@ -348,6 +349,9 @@ async fn linking_unlinking_and_the_last_login_method() {
     assert_eq!(me["identities"], linked["identities"], "the same body as GET /me");
     let events = local.get("/api/v1/me/security-events").await.expect(200);
     assert_eq!(events["items"][0]["action"], "identity.linked");
+    // The owner is told, at the account's address (the development transport writes .eml files).
+    app.mail_file_with(&["To: linker@example.com", "Subject: A GitHub account was linked"])
+        .await;
     // GitHub now signs this account in.
     let via_github = exchange(&app, &login_code(&app).await).await.expect(200);
     assert_eq!(via_github["user"]["id"], local.id());

@@ -1,6 +1,7 @@
 //! Deleting rows that no request can use any more: expired OAuth states and single-use codes,
-//! dead sessions with their refresh tokens, and idle sign-in throttles. Run periodically by the
-//! server, so tables that anonymous clients can write to stay bounded.
+//! expired mailed tokens, delivered or abandoned mail, dead sessions with their refresh tokens, and
+//! idle sign-in throttles. Run periodically by the server, so tables that anonymous clients can
+//! write to stay bounded.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;

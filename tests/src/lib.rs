@@ -16,6 +16,7 @@ mod db;
 mod http;
 mod proxy;
 mod smtp;
+mod totp;
 
 pub use actors::{ApiKey, Member, Tenant, User};
 pub use app::{
@@ -26,3 +27,4 @@ pub use db::{count_rows, execute_sql, postgres_admin_url, replace_database, sql_
 pub use http::{Browser, Caller, Request, RequestHelper, Response};
 pub use proxy::TcpProxy;
 pub use smtp::{ReceivedMail, SmtpSink};
+pub use totp::{amr, fresh_step, totp_code, wrong_totp_code};

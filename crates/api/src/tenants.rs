@@ -78,6 +78,7 @@ pub async fn create(
                 slug: body.slug,
                 created_at: now,
                 updated_at: now,
+                require_mfa: false,
             };
             match tenant_rows::insert(conn, &tenant) {
                 Err(DbError::UniqueViolation(_)) => {
@@ -168,14 +169,24 @@ pub async fn get(call: TenantCall, pool: web::Data<Pool>) -> Result<HttpResponse
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     #[schema(schema_with = name_schema)]
-    name: String,
+    name: Option<String>,
+    /// Members must sign in with a second factor to act in this tenant (API keys are unaffected).
+    /// Turning it on needs a sign-in that had one, so an admin cannot lock themself out.
+    require_mfa: Option<bool>,
 }
 
 impl Validate for UpdateTenant {
     fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        if let Err(problem) = TENANT_NAME.check(&self.name) {
+        if let Some(Err(problem)) = self.name.as_deref().map(|name| TENANT_NAME.check(name)) {
             errors.add("name", problem);
+        }
+        if self.name.is_none() && self.require_mfa.is_none() {
+            errors.add(
+                "name",
+                validator::ValidationError::new("required")
+                    .with_message("send name, require_mfa or both".into()),
+            );
         }
         if errors.is_empty() {
             Ok(())
@@ -195,19 +206,41 @@ pub async fn update(
     let (tenant, roles) = call
         .write(&pool, move |conn, access| {
             let body: UpdateTenant = body.parse()?;
+            if body.require_mfa == Some(true) && access.api_key.is_none() && !access.second_factor {
+                return Err(portcullis_rbac::mfa_required_by_tenant());
+            }
             let before = tenant_rows::find(conn, &access.tenant)?;
-            let name = body.name.trim();
+            let name = body
+                .name
+                .as_deref()
+                .map_or(before.name.as_str(), str::trim)
+                .to_owned();
+            let require_mfa = body.require_mfa.unwrap_or(before.require_mfa);
             let now = portcullis_db::now();
-            tenant_rows::rename(conn, &access.tenant, name, now)?;
-            let change = Change {
-                action: "tenant.updated",
-                target_type: "tenant",
-                target_id: access.tenant.as_str(),
-                details: json!({"name": {"from": before.name, "to": name}}),
-            };
-            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
+            let mut details = serde_json::Map::new();
+            if name != before.name {
+                tenant_rows::rename(conn, &access.tenant, &name, now)?;
+                details.insert("name".into(), json!({"from": before.name, "to": name}));
+            }
+            if require_mfa != before.require_mfa {
+                tenant_rows::set_require_mfa(conn, &access.tenant, require_mfa, now)?;
+                details.insert(
+                    "require_mfa".into(),
+                    json!({"from": before.require_mfa, "to": require_mfa}),
+                );
+            }
+            if !details.is_empty() {
+                let change = Change {
+                    action: "tenant.updated",
+                    target_type: "tenant",
+                    target_id: access.tenant.as_str(),
+                    details: serde_json::Value::Object(details),
+                };
+                audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
+            }
             let after = Tenant {
-                name: name.to_owned(),
+                name,
+                require_mfa,
                 updated_at: now,
                 ..before
             };

@@ -26,6 +26,14 @@ pub mod action {
     pub const EMAIL_VERIFIED: &str = "email.verified";
     /// The account moved to a new, confirmed address.
     pub const EMAIL_CHANGED: &str = "email.changed";
+    /// A TOTP authenticator was confirmed: sign-in asks for a second factor.
+    pub const MFA_ENABLED: &str = "mfa.enabled";
+    /// The second factor was turned off.
+    pub const MFA_DISABLED: &str = "mfa.disabled";
+    /// A wrong second-factor code.
+    pub const MFA_FAILED: &str = "mfa.failed";
+    /// A new set of recovery codes replaced the old one.
+    pub const RECOVERY_CODES_REGENERATED: &str = "recovery_codes.regenerated";
     /// A GitHub account was unlinked.
     pub const IDENTITY_UNLINKED: &str = "identity.unlinked";
 }

@@ -10,6 +10,7 @@ pub mod api_keys;
 mod email_tokens;
 mod events;
 pub mod github;
+pub mod mfa;
 pub mod password;
 pub mod pkce;
 mod principal;
@@ -78,6 +79,7 @@ pub struct Auth {
     hasher: PasswordHasher,
     http: reqwest::Client,
     mailer: Mailer,
+    secrets: mfa::SecretBox,
 }
 
 impl Auth {
@@ -87,12 +89,14 @@ impl Auth {
         let hasher =
             PasswordHasher::new(config.hash_params, config.hash_concurrency).map_err(|e| e.to_string())?;
         let http = github::http_client().map_err(|e| e.to_string())?;
+        let secrets = mfa::SecretBox::new(&config.jwt_secret)?;
         Ok(Auth {
             config,
             keys,
             hasher,
             http,
             mailer,
+            secrets,
         })
     }
 

@@ -19,6 +19,15 @@ pub struct Principal {
     pub user_id: String,
     /// The session the access token belongs to.
     pub session_id: String,
+    /// How the user signed in (the token's `amr`).
+    pub amr: Vec<String>,
+}
+
+impl Principal {
+    /// Whether the sign-in included a second factor.
+    pub fn has_second_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == crate::sessions::OTP)
+    }
 }
 
 fn missing() -> ApiError {
@@ -58,6 +67,7 @@ impl Principal {
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
+            amr: claims.amr,
         })
     }
 }

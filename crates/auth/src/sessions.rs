@@ -20,6 +20,24 @@ pub struct Grant {
     pub refresh_token: String,
     /// When that token stops working unless used.
     pub refresh_expires_at: NaiveDateTime,
+    /// How the session's user signed in (the access tokens' `amr`).
+    pub amr: Vec<String>,
+}
+
+/// The first factor of a password sign-in.
+pub const PWD: &str = "pwd";
+/// The first factor of a GitHub sign-in.
+pub const GITHUB: &str = "github";
+/// A second factor (TOTP or recovery code).
+pub const OTP: &str = "otp";
+
+/// The stored form of an amr list and back.
+fn amr_list(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn duration(std: std::time::Duration) -> Duration {
@@ -44,7 +62,13 @@ fn unspent(
 }
 
 /// Opens a session for `user` with its first refresh token.
-pub fn start(conn: &mut DbConn, auth: &Auth, user: &User, client: &ClientInfo) -> Result<Grant, ApiError> {
+pub fn start(
+    conn: &mut DbConn,
+    auth: &Auth,
+    user: &User,
+    amr: &[&str],
+    client: &ClientInfo,
+) -> Result<Grant, ApiError> {
     let now = portcullis_db::now();
     let absolute = now + duration(auth.config.session_max_age);
     let expires = (now + duration(auth.config.refresh_ttl)).min(absolute);
@@ -58,6 +82,7 @@ pub fn start(conn: &mut DbConn, auth: &Auth, user: &User, client: &ClientInfo) -
         revoked_at: None,
         user_agent: client.user_agent.clone(),
         ip: client.ip.clone(),
+        amr: amr.join(","),
     };
     let refresh_token = random_token();
     write_transaction(conn, |conn| {
@@ -69,6 +94,7 @@ pub fn start(conn: &mut DbConn, auth: &Auth, user: &User, client: &ClientInfo) -
         Ok::<_, ApiError>(())
     })?;
     Ok(Grant {
+        amr: amr_list(&session.amr),
         session_id: session.id,
         refresh_token,
         refresh_expires_at: expires,
@@ -132,6 +158,7 @@ pub fn rotate(
                 Ok(Rotation::Rotated {
                     user_id: session.user_id,
                     grant: Grant {
+                        amr: amr_list(&session.amr),
                         session_id: session.id,
                         refresh_token: successor,
                         refresh_expires_at: expires,
@@ -151,6 +178,7 @@ pub fn rotate(
                 Ok(Rotation::Rotated {
                     user_id: session.user_id,
                     grant: Grant {
+                        amr: amr_list(&session.amr),
                         session_id: session.id,
                         refresh_token: successor,
                         refresh_expires_at: expires,

@@ -34,6 +34,9 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+    /// How the user signed in (RFC 8176): `pwd` or `github`, plus `otp` after a second factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Why an access token was refused (for the log; the client only learns "invalid token").
@@ -86,6 +89,7 @@ impl TokenKeys {
         &self,
         user_id: &str,
         session_id: &str,
+        amr: &[String],
         now: i64,
         ttl_secs: i64,
     ) -> Result<String, jsonwebtoken::errors::Error> {
@@ -98,6 +102,7 @@ impl TokenKeys {
             nbf: now,
             exp: now + ttl_secs,
             jti: uuid::Uuid::now_v7().to_string(),
+            amr: amr.to_vec(),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TYP.to_owned());
@@ -168,7 +173,7 @@ pub fn hash_token(token: &str) -> String {
         .collect()
 }
 
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
     match Hmac::<Sha256>::new_from_slice(key) {
         Ok(mut mac) => {
@@ -225,7 +230,9 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify() {
-        let token = keys().issue_access("user-1", "session-1", now(), 900).unwrap();
+        let token = keys()
+            .issue_access("user-1", "session-1", &[], now(), 900)
+            .unwrap();
         let claims = keys().verify_access(&token).unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.sid.as_str()),
@@ -327,7 +334,9 @@ mod tests {
 
     #[test]
     fn a_tampered_payload_breaks_the_signature() {
-        let token = keys().issue_access("user-1", "session-1", now(), 900).unwrap();
+        let token = keys()
+            .issue_access("user-1", "session-1", &[], now(), 900)
+            .unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let payload = URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
         let tampered = String::from_utf8(payload).unwrap().replace("user-1", "user-2");

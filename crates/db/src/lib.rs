@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod login_throttles;
 pub mod maintenance;
 pub mod memberships;
+pub mod mfa;
 mod migrations;
 pub mod oauth;
 pub mod outbox;

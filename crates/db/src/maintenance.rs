@@ -1,5 +1,5 @@
 //! Deleting rows that no request can use any more: expired OAuth states and single-use codes,
-//! expired mailed tokens, delivered or abandoned mail, dead sessions with their refresh tokens, and
+//! expired mailed tokens and MFA challenges, delivered or abandoned mail, dead sessions with their refresh tokens, and
 //! idle sign-in throttles. Run periodically by the server, so tables that anonymous clients can
 //! write to stay bounded.
 
@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::schema::{link_codes, login_codes, oauth_states, refresh_tokens, sessions};
-use crate::{email_tokens, lock_writes, login_throttles, outbox, DbConn, DbError};
+use crate::{email_tokens, lock_writes, login_throttles, mfa, outbox, DbConn, DbError};
 
 /// Rows are kept this long after they stopped being usable, so an investigation of a just-ended
 /// session or a late retry of a spent token still finds them.
@@ -26,7 +26,7 @@ pub struct Deleted {
     pub refresh_tokens: usize,
     /// Throttle rows idle for a day, with no back-off running.
     pub throttles: usize,
-    /// Mail tokens expired for a day.
+    /// Mailed tokens and MFA challenges expired for a day.
     pub email_tokens: usize,
     /// Outbox messages delivered or abandoned a day ago (the hourly per-address cap counts them
     /// until then).
@@ -67,7 +67,8 @@ pub fn delete_expired(conn: &mut DbConn, now: NaiveDateTime) -> Result<Deleted, 
     let refresh_tokens =
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(day_ago))).execute(conn)?;
     let throttles = login_throttles::delete_idle(conn, day_ago)?;
-    let email_tokens = email_tokens::delete_expired(conn, day_ago)?;
+    let email_tokens =
+        email_tokens::delete_expired(conn, day_ago)? + mfa::delete_expired_challenges(conn, day_ago)?;
     let mails = outbox::delete_finished(conn, day_ago)?;
     Ok(Deleted {
         oauth_states,

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{member_roles, memberships, users};
+use crate::schema::{member_roles, memberships, tenants, users};
 use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// The name of the role that may do everything, including deleting the tenant.
@@ -43,21 +43,38 @@ pub fn insert(
 
 /// The member's role names, or `None` when the user is not a member.
 pub fn roles_of(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<Option<Vec<String>>, DbError> {
-    let member: Option<String> = memberships::table
-        .find((tenant.as_str(), user_id))
-        .select(memberships::user_id)
+    Ok(standing(conn, tenant, user_id)?.map(|standing| standing.roles))
+}
+
+/// A member's roles and the tenant's MFA policy, as the authorization of a tenant request needs
+/// them (the policy comes with the membership row, in the same statement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// The roles held, sorted.
+    pub roles: Vec<String>,
+    /// The tenant's `require_mfa`.
+    pub require_mfa: bool,
+}
+
+/// The member's [`Standing`]; `None` when not a member.
+pub fn standing(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<Option<Standing>, DbError> {
+    let require_mfa: Option<bool> = memberships::table
+        .inner_join(tenants::table)
+        .filter(memberships::tenant_id.eq(tenant.as_str()))
+        .filter(memberships::user_id.eq(user_id))
+        .select(tenants::require_mfa)
         .first(conn)
         .optional()?;
-    if member.is_none() {
+    let Some(require_mfa) = require_mfa else {
         return Ok(None);
-    }
+    };
     let mut roles: Vec<String> = member_roles::table
         .filter(member_roles::tenant_id.eq(tenant.as_str()))
         .filter(member_roles::user_id.eq(user_id))
         .select(member_roles::role_name)
         .load(conn)?;
     roles.sort();
-    Ok(Some(roles))
+    Ok(Some(Standing { roles, require_mfa }))
 }
 
 /// Replaces the member's roles.

@@ -12,6 +12,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         email_verified -> Bool,
+        mfa_enabled -> Bool,
     }
 }
 
@@ -23,6 +24,7 @@ diesel::table! {
         slug -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        require_mfa -> Bool,
     }
 }
 
@@ -38,6 +40,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         user_agent -> Nullable<Text>,
         ip -> Nullable<Text>,
+        amr -> Text,
     }
 }
 
@@ -251,6 +254,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// TOTP authenticators (secret sealed).
+    totp_factors (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Single-use recovery codes, stored hashed.
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Sign-ins waiting for their second factor.
+    mfa_challenges (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        first_factor -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -260,6 +296,9 @@ diesel::joinable!(security_events -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    totp_factors,
+    recovery_codes,
+    mfa_challenges,
     email_tokens,
     mail_outbox,
     login_throttles,

@@ -28,6 +28,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Client IP at sign-in.
     pub ip: Option<String>,
+    /// How the user proved who they are (`pwd`, `github`, `otp`, comma-separated).
+    pub amr: String,
 }
 
 impl Session {

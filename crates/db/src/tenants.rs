@@ -20,6 +20,8 @@ pub struct Tenant {
     pub created_at: NaiveDateTime,
     /// When it last changed.
     pub updated_at: NaiveDateTime,
+    /// Members must have signed in with a second factor.
+    pub require_mfa: bool,
 }
 
 /// Stores a tenant; a taken slug is [`DbError::UniqueViolation`].
@@ -42,6 +44,23 @@ pub fn rename(conn: &mut DbConn, tenant: &TenantId, name: &str, now: NaiveDateTi
     let _writing = lock_writes(conn)?;
     let changed = diesel::update(tenants::table.find(tenant.as_str()))
         .set((tenants::name.eq(name), tenants::updated_at.eq(now)))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// Sets the tenant's MFA policy.
+pub fn set_require_mfa(
+    conn: &mut DbConn,
+    tenant: &TenantId,
+    require: bool,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let _writing = lock_writes(conn)?;
+    let changed = diesel::update(tenants::table.find(tenant.as_str()))
+        .set((tenants::require_mfa.eq(require), tenants::updated_at.eq(now)))
         .execute(conn)?;
     if changed == 0 {
         return Err(DbError::NotFound);

@@ -26,6 +26,8 @@ pub struct User {
     pub updated_at: NaiveDateTime,
     /// Whether the user proved they read mail at `email`.
     pub email_verified: bool,
+    /// Whether sign-in asks for a second factor.
+    pub mfa_enabled: bool,
 }
 
 /// A new account.

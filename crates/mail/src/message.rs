@@ -50,6 +50,12 @@ pub enum Notice {
         /// Its GitHub login.
         login: String,
     },
+    /// Sign-in now asks for a code from an authenticator app.
+    MfaEnabled,
+    /// Sign-in no longer asks for a second factor.
+    MfaDisabled,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
 }
 
 /// A rendered message.
@@ -99,6 +105,9 @@ impl Mail {
             Mail::Notice(Notice::PasswordReset) => "notice_password_reset",
             Mail::Notice(Notice::EmailChangeRequested { .. }) => "notice_email_change_requested",
             Mail::Notice(Notice::GithubLinked { .. }) => "notice_github_linked",
+            Mail::Notice(Notice::MfaEnabled) => "notice_mfa_enabled",
+            Mail::Notice(Notice::MfaDisabled) => "notice_mfa_disabled",
+            Mail::Notice(Notice::RecoveryCodesRegenerated) => "notice_recovery_codes_regenerated",
         }
     }
 
@@ -174,6 +183,35 @@ impl Mail {
                     "A GitHub account was linked",
                     vec![format!(
                         "The GitHub account {login} can now sign in to your {PRODUCT} account."
+                    )],
+                    None,
+                    "",
+                    SECURE_ACCOUNT,
+                ),
+                Mail::Notice(Notice::MfaEnabled) => (
+                    "Two-factor sign-in is on",
+                    vec![format!(
+                        "Signing in to your {PRODUCT} account now asks for a code from your \
+                         authenticator app. Keep your recovery codes somewhere safe."
+                    )],
+                    None,
+                    "",
+                    SECURE_ACCOUNT,
+                ),
+                Mail::Notice(Notice::MfaDisabled) => (
+                    "Two-factor sign-in is off",
+                    vec![format!(
+                        "Signing in to your {PRODUCT} account no longer asks for a second factor."
+                    )],
+                    None,
+                    "",
+                    SECURE_ACCOUNT,
+                ),
+                Mail::Notice(Notice::RecoveryCodesRegenerated) => (
+                    "New recovery codes were made",
+                    vec![format!(
+                        "A new set of recovery codes was made for your {PRODUCT} account; the \
+                         previous codes no longer work."
                     )],
                     None,
                     "",

@@ -30,6 +30,8 @@ pub struct TenantAccess {
     pub roles: Vec<String>,
     /// What the caller may do: the roles' scopes, intersected with the key's own scopes for a key.
     pub authority: Authority,
+    /// Whether the caller's sign-in included a second factor (never for an API key).
+    pub second_factor: bool,
 }
 
 impl TenantAccess {
@@ -173,13 +175,20 @@ impl TenantCall {
             Credential::Token(claims) => {
                 let principal = Principal::confirm(conn, claims)?;
                 let tenant = self.tenant?;
-                let (roles, authority) =
-                    resolve(conn, &tenant, &principal.user_id)?.ok_or_else(ApiError::not_found)?;
+                let standing = memberships::standing(conn, &tenant, &principal.user_id)?
+                    .ok_or_else(ApiError::not_found)?;
+                // The tenant's policy, before any scope: a member without a second factor is told
+                // what to do rather than which scope they lack.
+                if standing.require_mfa && !principal.has_second_factor() {
+                    return Err(mfa_required_by_tenant());
+                }
+                let authority = authority_of(conn, &tenant, &standing.roles)?;
                 TenantAccess {
                     tenant,
+                    second_factor: principal.has_second_factor(),
                     user_id: principal.user_id,
                     api_key: None,
-                    roles,
+                    roles: standing.roles,
                     authority,
                 }
             }
@@ -278,5 +287,17 @@ fn key_access(
         api_key: Some(stored.id),
         roles,
         authority: Authority { scopes, owner: false },
+        second_factor: false,
     })
+}
+
+/// 403 `mfa_required_by_tenant`: the tenant requires members to sign in with a second factor.
+pub fn mfa_required_by_tenant() -> ApiError {
+    ApiError::Forbidden {
+        code: "mfa_required_by_tenant",
+        detail: "this tenant requires two-factor sign-in: turn it on for your account and sign in again \
+                 with a code"
+            .into(),
+        required_scope: None,
+    }
 }

@@ -13,4 +13,4 @@ pub mod guard;
 pub mod routes;
 pub mod scopes;
 
-pub use access::{authority_of, resolve, TenantAccess, TenantCall};
+pub use access::{authority_of, mfa_required_by_tenant, resolve, TenantAccess, TenantCall};

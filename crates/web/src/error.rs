@@ -68,6 +68,13 @@ pub enum ApiError {
         /// Whether the request carried a credential.
         token_sent: bool,
     },
+    /// 401 `mfa_required`: the first factor passed; the sign-in continues at `/auth/mfa/verify` with
+    /// this token (in the problem body). No session exists yet.
+    #[error("second factor required")]
+    MfaRequired {
+        /// The single-use `mfa_token`.
+        mfa_token: String,
+    },
     /// 403; `required_scope` names the scope the caller lacks.
     #[error("forbidden ({code})")]
     Forbidden {
@@ -162,6 +169,7 @@ impl ApiError {
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::TooManyRequests { code, .. } => code,
+            ApiError::MfaRequired { .. } => "mfa_required",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -182,6 +190,10 @@ impl ApiError {
             | ApiError::NotFound { detail, .. }
             | ApiError::Conflict { detail, .. } => detail.clone(),
             ApiError::Unauthorized { detail, .. } => Cow::Borrowed(detail),
+            ApiError::MfaRequired { .. } => Cow::Borrowed(
+                "the password or sign-in was right; send a code from the authenticator app (or a \
+                 recovery code) with this mfa_token to /auth/mfa/verify",
+            ),
             ApiError::MethodNotAllowed => Cow::Borrowed("this method is not allowed on this resource"),
             ApiError::PreconditionFailed => {
                 Cow::Borrowed("the resource has changed since the version named in If-Match")
@@ -195,6 +207,10 @@ impl ApiError {
                 code: "login_throttled",
                 ..
             } => Cow::Borrowed("too many failed sign-ins for this account; retry later"),
+            ApiError::TooManyRequests {
+                code: "mfa_throttled",
+                ..
+            } => Cow::Borrowed("too many wrong codes for this account; retry later"),
             ApiError::TooManyRequests { .. } => Cow::Borrowed("too many requests; retry later"),
             ApiError::ServiceUnavailable { .. } => {
                 Cow::Borrowed("the service is temporarily unavailable; retry later")
@@ -215,6 +231,9 @@ impl ApiError {
                 ..
             } => {
                 body.insert("required_scope".into(), json!(scope));
+            }
+            ApiError::MfaRequired { mfa_token } => {
+                body.insert("mfa_token".into(), json!(mfa_token));
             }
             _ => {}
         }
@@ -247,7 +266,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson(_) | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } | ApiError::MfaRequired { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -266,6 +285,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
         match self {
+            // A sign-in answer carrying a secret: not to be cached, like a token response.
+            ApiError::MfaRequired { .. } => {
+                response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
             ApiError::Unauthorized { token_sent, .. } => {
                 let challenge = if *token_sent {
                     r#"Bearer error="invalid_token""#

@@ -105,12 +105,19 @@ fn github_only_user(app: &TestApp, email: &str) -> String {
             revoked_at: None,
             user_agent: None,
             ip: None,
+            amr: "github".into(),
         },
     )
     .expect("insert the session");
     let keys = TokenKeys::new(JWT_SECRET.as_bytes(), &app.address, portcullis_auth::AUDIENCE);
-    keys.issue_access(&user_id, &session_id, chrono::Utc::now().timestamp(), 600)
-        .expect("mint an access token")
+    keys.issue_access(
+        &user_id,
+        &session_id,
+        &["github".to_owned()],
+        chrono::Utc::now().timestamp(),
+        600,
+    )
+    .expect("mint an access token")
 }
 
 #[actix_web::test]

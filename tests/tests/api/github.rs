@@ -606,3 +606,45 @@ async fn a_user_deleted_during_a_link_flow_gets_no_server_error() {
         .await
         .expect_problem(400, "invalid_link_ticket");
 }
+
+#[actix_web::test]
+async fn a_github_sign_in_of_an_mfa_user_goes_through_the_challenge() {
+    use portcullis_tests::{amr, fresh_step, totp_code};
+    let (app, fake) = github_app().await;
+    let base = fresh_step().await;
+    sign_in_as(&fake, "octocat").await;
+    let octocat = User::from_tokens(&app, exchange(&app, &login_code(&app).await).await.expect(200));
+    assert_eq!(amr(octocat.tokens()), json!(["github"]));
+    // A GitHub-only account enrols without a password (sending one is refused).
+    octocat
+        .post(
+            "/api/v1/me/mfa/totp",
+            &json!({"password": "some password or other"}),
+        )
+        .await
+        .expect_problem(401, "invalid_credentials");
+    let enrolment = octocat.post("/api/v1/me/mfa/totp", None).await.expect(200);
+    let secret = enrolment.str_at("secret").to_owned();
+    octocat
+        .post(
+            "/api/v1/me/mfa/totp/confirm",
+            &json!({"code": totp_code(&secret, base - 1)}),
+        )
+        .await
+        .expect(200);
+
+    let challenge = exchange(&app, &login_code(&app).await)
+        .await
+        .expect_problem(401, "mfa_required");
+    assert!(challenge.get("access_token").is_none());
+    let signed_in = app
+        .anonymous()
+        .post(
+            "/api/v1/auth/mfa/verify",
+            &json!({"mfa_token": challenge.str_at("mfa_token"), "code": totp_code(&secret, base)}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(amr(&signed_in), json!(["github", "otp"]));
+    assert_eq!(signed_in["user"]["id"], octocat.id());
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationErrors};
 
 use super::body::{invalid_credentials, UserBody};
-use super::login::{check_password, display_name_schema, DISPLAY_NAME};
+use super::login::{check_password, display_name_schema, new_password_hash, DISPLAY_NAME};
 use crate::email_tokens;
 use crate::events::{self, action};
 use crate::{Auth, Principal};
@@ -164,19 +164,7 @@ pub async fn change_password(
     // The current password first: it is throttled, and the costly strength estimate and hash are
     // spent only on a caller who knows it.
     check_password(&auth, &pool, &user, body.current_password, &client).await?;
-    let violations = auth
-        .hasher
-        .policy_violations(
-            "new_password",
-            body.new_password.clone(),
-            user.email.clone(),
-            user.display_name.clone(),
-        )
-        .await?;
-    if !violations.is_empty() {
-        return Err(ApiError::Validation(violations));
-    }
-    let hash = auth.hasher.hash(body.new_password).await?;
+    let hash = new_password_hash(&auth, "new_password", body.new_password, &user).await?;
     let db_auth = auth.clone();
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {

@@ -18,6 +18,7 @@ pub struct UserBody {
     pub display_name: Option<String>,
     pub created_at: String,
     pub email_verified: bool,
+    pub mfa_enabled: bool,
 }
 
 impl From<&User> for UserBody {
@@ -28,6 +29,7 @@ impl From<&User> for UserBody {
             display_name: user.display_name.clone(),
             created_at: rfc3339(user.created_at),
             email_verified: user.email_verified,
+            mfa_enabled: user.mfa_enabled,
         }
     }
 }
@@ -61,7 +63,13 @@ pub fn token_response(
     let ttl = i64::try_from(auth.config.access_ttl.as_secs()).unwrap_or(i64::MAX);
     let access_token = auth
         .keys
-        .issue_access(&user.id, &grant.session_id, chrono::Utc::now().timestamp(), ttl)
+        .issue_access(
+            &user.id,
+            &grant.session_id,
+            &grant.amr,
+            chrono::Utc::now().timestamp(),
+            ttl,
+        )
         .map_err(ApiError::internal)?;
     let body = TokenResponse {
         access_token,

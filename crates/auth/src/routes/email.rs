@@ -10,8 +10,8 @@ use portcullis_web::{lookup_form, parse_email, with_conn, ApiError, ClientInfo, 
 use serde::Deserialize;
 use validator::Validate;
 
-use super::body::{invalid_credentials, Accepted, UserBody};
-use super::login::check_password;
+use super::body::{Accepted, UserBody};
+use super::login::{check_password_if_any, new_password_hash};
 use crate::email_tokens::{self, Kind};
 use crate::events::{self, action};
 use crate::throttle::ThrottleKey;
@@ -148,19 +148,7 @@ pub async fn reset_password(
     // The token first: the strength estimate and the hash are spent only on a holder of a live link.
     let token = body.token.clone();
     let (_, user) = with_conn(&pool, move |conn| email_tokens::peek(conn, Kind::Reset, &token)).await?;
-    let violations = auth
-        .hasher
-        .policy_violations(
-            "new_password",
-            body.new_password.clone(),
-            user.email.clone(),
-            user.display_name.clone(),
-        )
-        .await?;
-    if !violations.is_empty() {
-        return Err(ApiError::Validation(violations));
-    }
-    let hash = auth.hasher.hash(body.new_password).await?;
+    let hash = new_password_hash(&auth, "new_password", body.new_password, &user).await?;
     let db_auth = auth.clone();
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
@@ -204,13 +192,7 @@ pub async fn change_email(
     })?;
     let user_id = principal.user_id.clone();
     let user = with_conn(&pool, move |conn| Ok(users::find(conn, &user_id)?)).await?;
-    match (user.password_hash.is_some(), body.password) {
-        (true, Some(password)) => check_password(&auth, &pool, &user, password, &client).await?,
-        // No password for an account that has one, or one for an account that has none: a failed
-        // check, like a wrong password.
-        (true, None) | (false, Some(_)) => return Err(invalid_credentials()),
-        (false, None) => {}
-    }
+    check_password_if_any(&auth, &pool, &user, body.password, &client).await?;
     if new.normalized == user.email_normalized {
         return Err(ApiError::Validation(vec![FieldError::new(
             "new_email",

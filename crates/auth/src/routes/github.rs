@@ -21,7 +21,7 @@ use crate::events::{self, action};
 use crate::github::{self, GithubAccount, GithubConfig, GithubError};
 use crate::pkce;
 use crate::tokens::{hash_token, random_token};
-use crate::{sessions, Auth, Principal};
+use crate::{mfa, sessions, Auth, Principal};
 use portcullis_mail::Notice;
 
 const PROVIDER: &str = "github";
@@ -442,7 +442,14 @@ pub async fn exchange(
             return Ok(None);
         };
         let user = users::find(conn, &spent.user_id)?;
-        let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
+        if user.mfa_enabled {
+            return Err(mfa::required(mfa::open_challenge(
+                conn,
+                &user.id,
+                sessions::GITHUB,
+            )?));
+        }
+        let grant = sessions::start(conn, &auth_for_db, &user, &[sessions::GITHUB], &client)?;
         events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;
         Ok(Some((user, grant)))
     })

@@ -15,7 +15,7 @@ use super::body::{invalid_credentials, token_response};
 use super::email::queue_verification;
 use crate::events::{self, action};
 use crate::throttle::ThrottleKey;
-use crate::{sessions, Auth};
+use crate::{mfa, sessions, Auth};
 
 /// A user's display name (`portcullis_web::TextRule` has the rules every name follows).
 pub(crate) const DISPLAY_NAME: TextRule = TextRule::name(100);
@@ -146,7 +146,7 @@ pub async fn signup(
             let user = users::find(conn, &id)?;
             // In the same transaction: the account and its verification mail exist together.
             queue_verification(conn, &auth_for_db, &user)?;
-            let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
+            let grant = sessions::start(conn, &auth_for_db, &user, &[sessions::PWD], &client)?;
             Ok((user, grant))
         })
     })
@@ -207,7 +207,11 @@ pub async fn login(
                 required_scope: None,
             });
         }
-        let grant = sessions::start(conn, &auth_for_db, &user, &client)?;
+        if user.mfa_enabled {
+            // The password was right (its count is cleared); no session until the second factor.
+            return Err(mfa::required(mfa::open_challenge(conn, &user.id, sessions::PWD)?));
+        }
+        let grant = sessions::start(conn, &auth_for_db, &user, &[sessions::PWD], &client)?;
         events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;
         Ok(Some((user, grant)))
     })
@@ -257,4 +261,43 @@ pub(crate) async fn check_password(
     } else {
         Err(invalid_credentials())
     }
+}
+
+/// Checks the password of an account that has one (`password` required: 401 without it); an
+/// account that signs in only with GitHub must send none (401 when it does, as for a wrong one).
+pub(crate) async fn check_password_if_any(
+    auth: &Auth,
+    pool: &Pool,
+    user: &User,
+    password: Option<String>,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    match (user.password_hash.is_some(), password) {
+        (true, Some(password)) => check_password(auth, pool, user, password, client).await,
+        (true, None) | (false, Some(_)) => Err(invalid_credentials()),
+        (false, None) => Ok(()),
+    }
+}
+
+/// Judges a new password for `user` against the policy (on the hashing threads; 422 naming `field`)
+/// and hashes it: the last step before storing a password of an existing account.
+pub(crate) async fn new_password_hash(
+    auth: &Auth,
+    field: &'static str,
+    password: String,
+    user: &User,
+) -> Result<String, ApiError> {
+    let violations = auth
+        .hasher
+        .policy_violations(
+            field,
+            password.clone(),
+            user.email.clone(),
+            user.display_name.clone(),
+        )
+        .await?;
+    if !violations.is_empty() {
+        return Err(ApiError::Validation(violations));
+    }
+    auth.hasher.hash(password).await
 }

@@ -6,6 +6,7 @@ pub use body::{Accepted, TokenResponse, UserBody};
 pub mod email;
 pub mod github;
 pub mod login;
+pub mod mfa;
 pub mod session_routes;
 
 use actix_web::http::Method;
@@ -16,6 +17,7 @@ use account::{ChangePassword, DeleteMe, EventBody, MeBody, UpdateMe};
 use email::{ChangeEmail, ForgotPassword, ResetPassword, TokenBody};
 use github::{AuthorizeUrl, CompleteLink, Exchange, LinkedIdentities};
 use login::{LoginRequest, SignupRequest};
+use mfa::{CodeBody, Enrol, Enrolment, RecoveryCodes, VerifyMfa};
 use session_routes::{RefreshRequest, SessionList};
 
 /// Every identity route under `/api/v1`.
@@ -184,6 +186,91 @@ pub fn list() -> Vec<RouteDef> {
         )
         .sign_in(),
         route(
+            "VerifyMfa",
+            Method::POST,
+            "/auth/mfa/verify",
+            Public,
+            |r| r.to(mfa::verify),
+            |s| {
+                op(
+                    "Finish a sign-in with a code from the authenticator app or a recovery code",
+                    "mfa",
+                    200,
+                )
+                .body(s.of::<VerifyMfa>())
+                .returns(s.of::<TokenResponse>())
+                .errors(&[400, 401])
+            },
+        )
+        .sign_in(),
+        route(
+            "EnrolTotp",
+            Method::POST,
+            "/me/mfa/totp",
+            User,
+            |r| r.to(mfa::enrol),
+            |s| {
+                op(
+                    "Start enrolling an authenticator app: its secret, shown once",
+                    "mfa",
+                    200,
+                )
+                .body(s.of::<Enrol>())
+                .returns(s.of::<Enrolment>())
+                .errors(&[409])
+            },
+        )
+        .sign_in(),
+        route(
+            "ConfirmTotp",
+            Method::POST,
+            "/me/mfa/totp/confirm",
+            User,
+            |r| r.to(mfa::confirm),
+            |s| {
+                op(
+                    "Confirm the authenticator with its first code: MFA is on; recovery codes, shown once",
+                    "mfa",
+                    200,
+                )
+                .body(s.of::<CodeBody>())
+                .returns(s.of::<RecoveryCodes>())
+                .errors(&[400, 409])
+            },
+        )
+        .sign_in(),
+        route(
+            "DisableTotp",
+            Method::DELETE,
+            "/me/mfa/totp",
+            User,
+            |r| r.to(mfa::disable),
+            |s| {
+                op("Turn MFA off with a TOTP or recovery code", "mfa", 204)
+                    .body(s.of::<CodeBody>())
+                    .errors(&[400, 409])
+            },
+        )
+        .sign_in(),
+        route(
+            "RegenerateRecoveryCodes",
+            Method::POST,
+            "/me/mfa/recovery-codes",
+            User,
+            |r| r.to(mfa::regenerate),
+            |s| {
+                op(
+                    "A new set of recovery codes (TOTP required); the old set stops working",
+                    "mfa",
+                    200,
+                )
+                .body(s.of::<CodeBody>())
+                .returns(s.of::<RecoveryCodes>())
+                .errors(&[400, 409])
+            },
+        )
+        .sign_in(),
+        route(
             "GetMe",
             Method::GET,
             "/me",
@@ -337,13 +424,14 @@ fn signup_doc(s: &mut Schemas) -> Op {
 
 fn login_doc(s: &mut Schemas) -> Op {
     op(
-        "Sign in with email and password (sets a device cookie)",
+        "Sign in with email and password (sets a device cookie); with MFA on, 401 mfa_required with an \
+         mfa_token for POST /auth/mfa/verify",
         "identity",
         200,
     )
     .body(s.of::<LoginRequest>())
     .returns(s.of::<TokenResponse>())
-    .errors(&[401])
+    .errors(&[401, 403])
 }
 
 fn refresh_doc(s: &mut Schemas) -> Op {

@@ -296,6 +296,8 @@ pub struct TenantBody {
     slug: String,
     created_at: String,
     roles: Vec<String>,
+    /// Members must sign in with a second factor.
+    require_mfa: bool,
 }
 
 /// The tenant as the API shows it to a caller holding `roles`.
@@ -306,5 +308,6 @@ pub fn tenant_body(tenant: &portcullis_db::tenants::Tenant, roles: Vec<String>) 
         slug: tenant.slug.clone(),
         created_at: rfc3339(tenant.created_at),
         roles,
+        require_mfa: tenant.require_mfa,
     }
 }

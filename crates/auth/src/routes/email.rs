@@ -64,7 +64,7 @@ pub async fn request_verification(
 pub struct TokenBody {
     /// The `token` parameter of the mailed link.
     #[validate(length(min = 1, max = 128, code = "length", message = "must be 1 to 128 characters"))]
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000]*$")]
     token: String,
 }
 
@@ -132,7 +132,7 @@ pub async fn forgot_password(
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
     #[validate(length(min = 1, max = 128, code = "length", message = "must be 1 to 128 characters"))]
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000]*$")]
     token: String,
     #[schema(min_length = 12, max_length = 128, pattern = "^[^\\u0000]*$")]
     new_password: String,

@@ -78,7 +78,7 @@ pub async fn enrol(
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     #[validate(length(min = 1, max = 64, code = "length", message = "must be 1 to 64 characters"))]
-    #[schema(min_length = 1, max_length = 64, example = "123456")]
+    #[schema(min_length = 1, max_length = 64, example = "123456", pattern = "^[^\\u0000]*$")]
     code: String,
 }
 
@@ -209,11 +209,11 @@ fn new_codes(conn: &mut DbConn, user: &User, now: chrono::NaiveDateTime) -> Resu
 pub struct VerifyMfa {
     /// From the 401 `mfa_required` of the sign-in.
     #[validate(length(min = 1, max = 128, code = "length", message = "must be 1 to 128 characters"))]
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^\\u0000]*$")]
     mfa_token: String,
     /// A code from the authenticator app, or an unused recovery code.
     #[validate(length(min = 1, max = 64, code = "length", message = "must be 1 to 64 characters"))]
-    #[schema(min_length = 1, max_length = 64, example = "123456")]
+    #[schema(min_length = 1, max_length = 64, example = "123456", pattern = "^[^\\u0000]*$")]
     code: String,
 }
 

@@ -78,7 +78,12 @@ pub async fn enrol(
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
     #[validate(length(min = 1, max = 64, code = "length", message = "must be 1 to 64 characters"))]
-    #[schema(min_length = 1, max_length = 64, example = "123456", pattern = "^[^\\u0000]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        example = "123456",
+        pattern = "^[^\\u0000]*$"
+    )]
     code: String,
 }
 
@@ -213,7 +218,12 @@ pub struct VerifyMfa {
     mfa_token: String,
     /// A code from the authenticator app, or an unused recovery code.
     #[validate(length(min = 1, max = 64, code = "length", message = "must be 1 to 64 characters"))]
-    #[schema(min_length = 1, max_length = 64, example = "123456", pattern = "^[^\\u0000]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        example = "123456",
+        pattern = "^[^\\u0000]*$"
+    )]
     code: String,
 }
 

@@ -143,6 +143,14 @@ pub(crate) fn redeem(conn: &mut DbConn, kind: Kind, token: &str) -> Result<(Emai
     Ok((row, user))
 }
 
+/// After the password changed (a reset, or a change while signed in): pending reset and email-change
+/// links stop working. Someone who held a session long enough to ask for an address change must not
+/// be able to finish it after the owner took the account back.
+pub(crate) fn revoke_pending_changes(conn: &mut DbConn, user_id: &str) -> Result<(), ApiError> {
+    email_tokens::delete_kinds(conn, user_id, &[Kind::Reset.name(), Kind::Change.name()])?;
+    Ok(())
+}
+
 /// Queues a notice to the account's address (subject to the same hourly cap).
 pub(crate) fn notify(conn: &mut DbConn, auth: &Auth, user: &User, notice: Notice) -> Result<(), ApiError> {
     auth.mailer

@@ -89,7 +89,7 @@ impl Auth {
         let hasher =
             PasswordHasher::new(config.hash_params, config.hash_concurrency).map_err(|e| e.to_string())?;
         let http = github::http_client().map_err(|e| e.to_string())?;
-        let secrets = mfa::SecretBox::new(&config.jwt_secret)?;
+        let secrets = mfa::SecretBox::new(&config.jwt_secret);
         Ok(Auth {
             config,
             keys,

@@ -173,7 +173,7 @@ pub fn hash_token(token: &str) -> String {
         .collect()
 }
 
-pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
     match Hmac::<Sha256>::new_from_slice(key) {
         Ok(mut mac) => {

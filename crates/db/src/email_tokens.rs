@@ -44,6 +44,17 @@ pub fn replace(conn: &mut DbConn, token: &EmailToken) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Deletes the user's tokens of these kinds (links that must stop working once the password changed).
+pub fn delete_kinds(conn: &mut DbConn, user_id: &str, kinds: &[&str]) -> Result<usize, DbError> {
+    let _writing = lock_writes(conn)?;
+    Ok(diesel::delete(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user_id))
+            .filter(email_tokens::kind.eq_any(kinds)),
+    )
+    .execute(conn)?)
+}
+
 /// The unused, unexpired token of `kind` with this hash.
 pub fn find_live(
     conn: &mut DbConn,

@@ -5,6 +5,7 @@
 //! backends, `schema.rs`, and one module per table with its row structs and query functions. Query
 //! functions take `&mut DbConn`; every query on a tenant-owned table takes the tenant id and filters by
 //! it. Nothing here knows HTTP: errors are [`DbError`], which the web layer maps to responses.
+//! Values that must not be stored in the clear but must be read again are sealed with [`Sealer`].
 
 pub mod api_keys;
 pub mod audit;
@@ -26,6 +27,7 @@ pub mod projects;
 pub mod refresh_tokens;
 pub mod roles;
 pub mod schema;
+mod sealed;
 pub mod security_events;
 pub mod sessions;
 pub mod tenants;
@@ -38,5 +40,6 @@ pub use error::DbError;
 pub use ids::TenantId;
 pub use migrations::{applied_versions, migration_versions, revert_all_migrations, run_migrations};
 pub use pool::{build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions};
+pub use sealed::{Sealer, Unsealable};
 pub use time::now;
 pub use tx::{lock_writes, write_transaction, WriteLock};

@@ -121,19 +121,38 @@ pub fn claim(
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        diesel::update(mail_outbox::table.filter(mail_outbox::id.eq_any(&ids)))
-            .set((
-                mail_outbox::leased_by.eq(worker),
-                mail_outbox::lease_until.eq(now + lease),
-                mail_outbox::attempts.eq(mail_outbox::attempts + 1),
-            ))
-            .execute(conn)?;
+        // The lease condition again: on PostgreSQL the rows are locked, on SQLite the claim is the
+        // only writer; it costs nothing and keeps the claim right on its own.
+        diesel::update(
+            mail_outbox::table.filter(mail_outbox::id.eq_any(&ids)).filter(
+                mail_outbox::lease_until
+                    .is_null()
+                    .or(mail_outbox::lease_until.lt(now)),
+            ),
+        )
+        .set((
+            mail_outbox::leased_by.eq(worker),
+            mail_outbox::lease_until.eq(now + lease),
+            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
+        ))
+        .execute(conn)?;
         Ok(mail_outbox::table
             .filter(mail_outbox::id.eq_any(&ids))
             .order(mail_outbox::next_attempt_at.asc())
             .select(OutboxMail::as_select())
             .load(conn)?)
     })
+}
+
+/// Extends `worker`'s lease on an unsent message to `until`, right before sending it; false when the
+/// worker no longer holds it (its lease ran out and another worker claimed it), and then it must not
+/// send.
+pub fn renew(conn: &mut DbConn, id: &str, worker: &str, until: NaiveDateTime) -> Result<bool, DbError> {
+    let _writing = lock_writes(conn)?;
+    let changed = diesel::update(held(id, worker).filter(mail_outbox::sent_at.is_null()))
+        .set(mail_outbox::lease_until.eq(until))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Records a delivery by the lease holder and clears the bodies (they may hold a token link);

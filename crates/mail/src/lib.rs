@@ -15,7 +15,10 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use lettre::message::Mailbox;
 use portcullis_db::outbox::{self, NewMail};
-use portcullis_db::{DbConn, DbError, Pool};
+use portcullis_db::{DbConn, DbError, Pool, Sealer};
+
+/// What the outbox body key is for (each use of `JWT_SECRET` derives its own key).
+const BODY_PURPOSE: &str = "portcullis outbox bodies v1";
 use tokio::sync::Notify;
 
 pub use message::{Mail, Notice, Rendered};
@@ -60,16 +63,20 @@ pub struct Mailer {
     config: Arc<MailConfig>,
     from: Mailbox,
     wake: Arc<Notify>,
+    bodies: Arc<Sealer>,
 }
 
 impl Mailer {
-    /// Checks `MAIL_FROM`.
-    pub fn new(config: MailConfig) -> Result<Mailer, String> {
+    /// Checks `MAIL_FROM`. Queued bodies are sealed under a key derived from `secret`
+    /// (`JWT_SECRET`): a body may hold a token link, and the outbox keeps it until delivery, which a
+    /// mail server outage can make hours.
+    pub fn new(config: MailConfig, secret: &[u8]) -> Result<Mailer, String> {
         let from = parse_from(&config.from)?;
         Ok(Mailer {
             config: Arc::new(config),
             from,
             wake: Arc::new(Notify::new()),
+            bodies: Arc::new(Sealer::derive(secret, BODY_PURPOSE)),
         })
     }
 
@@ -106,8 +113,8 @@ impl Mailer {
                 recipient,
                 recipient_key,
                 subject: &rendered.subject,
-                text_body: &rendered.text,
-                html_body: &rendered.html,
+                text_body: &self.bodies.seal(&id, rendered.text.as_bytes()),
+                html_body: &self.bodies.seal(&id, rendered.html.as_bytes()),
                 created_at: now,
                 next_attempt_at: now,
             },
@@ -168,6 +175,7 @@ impl Mailer {
             self.config.clone(),
             self.from.clone(),
             self.wake.clone(),
+            self.bodies.clone(),
         ))
     }
 }

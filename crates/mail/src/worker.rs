@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use portcullis_db::outbox::{self, OutboxMail};
-use portcullis_db::Pool;
+use portcullis_db::{Pool, Sealer};
 use tokio::sync::{watch, Notify};
 
 use crate::transport::{SendError, Transport};
@@ -20,9 +20,13 @@ use crate::MailConfig;
 
 /// Messages claimed at once: small, so that several instances share a burst.
 const BATCH: i64 = 5;
-/// How long a claim holds a message. Far longer than a batch can take
-/// (`BATCH` × `transport::SMTP_TIMEOUT`), so a lease never runs out under a live worker.
+/// How long a claim holds a message. Each message's lease is renewed right before it is sent, and a
+/// send is cut off after [`SEND_TIMEOUT`], far less: a live worker never sends on a lapsed lease, so
+/// two workers never send one message.
 const LEASE_SECS: i64 = 600;
+/// The most one delivery may take, whatever the transport (lettre's own timeout applies to each
+/// network step, not to the whole conversation).
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts at one message.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
@@ -49,6 +53,7 @@ pub(crate) fn spawn(
     config: Arc<MailConfig>,
     from: Mailbox,
     wake: Arc<Notify>,
+    bodies: Arc<Sealer>,
 ) -> WorkerHandle {
     let (stop, stopping) = watch::channel(false);
     let worker = Worker {
@@ -58,6 +63,7 @@ pub(crate) fn spawn(
         config,
         from,
         wake,
+        bodies,
         stopping,
     };
     let done = tokio::spawn(worker.run());
@@ -71,6 +77,7 @@ struct Worker {
     config: Arc<MailConfig>,
     from: Mailbox,
     wake: Arc<Notify>,
+    bodies: Arc<Sealer>,
     stopping: watch::Receiver<bool>,
 }
 
@@ -137,8 +144,38 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, mail: OutboxMail) {
-        let outcome = self.transport.send(&self.from, &mail).await;
+    async fn deliver(&self, mut mail: OutboxMail) {
+        let (pool, worker, id) = (self.pool.clone(), self.id.clone(), mail.id.clone());
+        let until = portcullis_db::now() + chrono::Duration::seconds(LEASE_SECS);
+        match blocking(move || {
+            let mut conn = pool.get().text()?;
+            outbox::renew(&mut conn, &id, &worker, until).text()
+        })
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                log::warn!("mail {} not sent: its lease passed to another worker", mail.id);
+                return;
+            }
+            Err(err) => {
+                // Not sent; the lease runs out and any worker tries again.
+                log::warn!("mail {} not sent: cannot renew its lease: {err}", mail.id);
+                return;
+            }
+        }
+        let outcome = match self.open_bodies(&mut mail) {
+            Err(err) => Err(err),
+            Ok(()) => {
+                match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(&self.from, &mail)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(SendError {
+                        message: format!("no answer within {SEND_TIMEOUT:?}"),
+                        permanent: false,
+                    }),
+                }
+            }
+        };
         let (pool, worker, id, attempts) =
             (self.pool.clone(), self.id.clone(), mail.id.clone(), mail.attempts);
         let max_attempts = self.config.max_attempts;
@@ -176,6 +213,27 @@ impl Worker {
             // The lease runs out and the message is tried again: a repeat is possible only here.
             Err(err) => log::error!("mail {} outcome not recorded: {err}", mail.id),
         }
+    }
+}
+
+impl Worker {
+    /// Replaces the sealed bodies with the text to send; a body that does not open (sealed under
+    /// another `JWT_SECRET`) can never be sent.
+    fn open_bodies(&self, mail: &mut OutboxMail) -> Result<(), SendError> {
+        let open = |sealed: &str| {
+            self.bodies
+                .open(&mail.id, sealed)
+                .ok()
+                .and_then(|plain| String::from_utf8(plain).ok())
+                .ok_or_else(|| SendError {
+                    message: "the queued body does not open (JWT_SECRET changed?)".into(),
+                    permanent: true,
+                })
+        };
+        let (text, html) = (open(&mail.text_body)?, open(&mail.html_body)?);
+        mail.text_body = text;
+        mail.html_body = html;
+        Ok(())
     }
 }
 

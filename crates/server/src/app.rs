@@ -83,7 +83,8 @@ impl Application {
             let scheme = if settings.tls.is_some() { "https" } else { "http" };
             settings.public_url = format!("{scheme}://{}", listener.local_addr()?);
         }
-        let mailer = Mailer::new(mail_config(&settings)).map_err(StartupError::Mail)?;
+        let mailer =
+            Mailer::new(mail_config(&settings), settings.jwt_secret.expose()).map_err(StartupError::Mail)?;
         let auth =
             web::Data::new(Auth::new(auth_config(&settings), mailer.clone()).map_err(StartupError::Hashing)?);
         let mail_worker = mailer

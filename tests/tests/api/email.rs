@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use portcullis_tests::{
-    count_rows, execute_sql, spawn_app_with, sql_time, RequestHelper, SmtpSink, TestApp, PASSWORD,
+    count_rows, execute_sql, fresh_step, spawn_app_with, sql_time, totp_code, RequestHelper, SmtpSink,
+    TestApp, JWT_SECRET, PASSWORD,
 };
 use serde_json::json;
 
@@ -537,6 +538,9 @@ async fn no_mail_is_lost_while_the_mail_server_is_down_and_none_is_sent_twice() 
         count_rows(&app, "mail_outbox", "sent_at IS NULL AND failed_at IS NULL"),
         2
     );
+    // While they wait, the bodies (one holds a reset link) are sealed, not readable in the database.
+    let readable = "text_body LIKE '%token=%' OR html_body LIKE '%token=%' OR text_body LIKE '%Hello%'";
+    assert_eq!(count_rows(&app, "mail_outbox", readable), 0);
 
     sink.resume().await;
     let mails = sink.wait_for("ned@example.com", 2).await;
@@ -564,12 +568,16 @@ async fn two_instances_deliver_each_of_50_queued_mails_exactly_once() {
         .await;
     // 50 messages that come due at one moment, so both workers, polling every 20 ms, race for them.
     let due = sql_time(2);
+    // Bodies are stored sealed under a key derived from JWT_SECRET for this purpose.
+    let bodies = portcullis_db::Sealer::derive(JWT_SECRET.as_bytes(), "portcullis outbox bodies v1");
     let rows: Vec<String> = (0..50)
         .map(|n| {
+            let id = uuid::Uuid::now_v7().to_string();
             format!(
                 "('{id}', 'notice_password_changed', 'u{n}@example.com', 'u{n}@example.com', 'Mail {n}', \
-                 'text {n}', '<p>html {n}</p>', '{due}', 0, '{due}')",
-                id = uuid::Uuid::now_v7()
+                 '{text}', '{html}', '{due}', 0, '{due}')",
+                text = bodies.seal(&id, format!("text {n}").as_bytes()),
+                html = bodies.seal(&id, format!("<p>html {n}</p>").as_bytes()),
             )
         })
         .collect();
@@ -676,4 +684,141 @@ async fn a_stopping_worker_gives_its_claims_back_and_only_the_lease_holder_recor
             .len(),
         2
     );
+}
+
+#[actix_web::test]
+async fn a_pending_email_change_stops_working_once_the_password_is_reset_or_changed() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let pia = app.user("pia@example.com").await;
+    // Someone holding pia's session asks to move the account to their own address...
+    pia.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "thief@example.com", "password": PASSWORD}),
+    )
+    .await
+    .expect(202);
+    let stolen = sink
+        .mail("thief@example.com", CONFIRM)
+        .await
+        .token("confirm-email");
+    // ...pia gets the notice and resets her password: the thief's link is dead.
+    sink.mail("pia@example.com", "Your email address is being changed")
+        .await;
+    forgot(&app, "pia@example.com").await;
+    let reset = sink.mail("pia@example.com", RESET).await.token("reset-password");
+    app.anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": reset, "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(204);
+    app.anonymous()
+        .post("/api/v1/auth/email/change/confirm", &json!({"token": stolen}))
+        .await
+        .expect_problem(400, "invalid_token");
+
+    // The same after a password change while signed in.
+    let pia = app.login_as("pia@example.com", NEW_PASSWORD).await;
+    pia.post(
+        "/api/v1/me/email",
+        &json!({"new_email": "thief2@example.com", "password": NEW_PASSWORD}),
+    )
+    .await
+    .expect(202);
+    let stolen = sink
+        .mail("thief2@example.com", CONFIRM)
+        .await
+        .token("confirm-email");
+    pia.post(
+        "/api/v1/auth/password",
+        &json!({"current_password": NEW_PASSWORD, "new_password": "yet another passphrase, 2027"}),
+    )
+    .await
+    .expect(204);
+    app.anonymous()
+        .post("/api/v1/auth/email/change/confirm", &json!({"token": stolen}))
+        .await
+        .expect_problem(400, "invalid_token");
+    assert_eq!(
+        pia.get("/api/v1/me").await.expect(200)["email"],
+        "pia@example.com"
+    );
+}
+
+/// Enables TOTP for `user` and returns its secret.
+async fn enable_totp(user: &impl RequestHelper, step: u64) -> String {
+    let secret = user
+        .post("/api/v1/me/mfa/totp", &json!({"password": PASSWORD}))
+        .await
+        .expect(200)["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    user.post(
+        "/api/v1/me/mfa/totp/confirm",
+        &json!({"code": totp_code(&secret, step)}),
+    )
+    .await
+    .expect(200);
+    secret
+}
+
+#[actix_web::test]
+async fn a_reset_that_first_proves_the_address_removes_what_a_squatter_set_up() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let base = fresh_step().await;
+    // Someone signs up with an address they do not own and turns on their own authenticator.
+    let squatter = app.user("owner@example.com").await;
+    enable_totp(&squatter, base - 1).await;
+    app.sign_in("owner@example.com", PASSWORD)
+        .await
+        .expect_problem(401, "mfa_required");
+    // The address's owner takes the account back through the mailed link.
+    forgot(&app, "owner@example.com").await;
+    let reset = sink
+        .mail("owner@example.com", RESET)
+        .await
+        .token("reset-password");
+    app.anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": reset, "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(204);
+    squatter.get("/api/v1/me").await.expect(401);
+    let owner = app.login_as("owner@example.com", NEW_PASSWORD).await;
+    assert_eq!(owner.tokens()["user"]["mfa_enabled"], false);
+    assert_eq!(count_rows(&app, "totp_factors", "1 = 1"), 0);
+    assert!(owner.security_events().await.contains(&"mfa.disabled".to_owned()));
+}
+
+#[actix_web::test]
+async fn a_verified_mfa_users_reset_keeps_the_second_factor() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let base = fresh_step().await;
+    let rex = app.user("rex@example.com").await;
+    let verify = sink.mail("rex@example.com", VERIFY).await.token("verify-email");
+    app.anonymous()
+        .post("/api/v1/auth/email/verify", &json!({"token": verify}))
+        .await
+        .expect(200);
+    enable_totp(&rex, base - 1).await;
+    forgot(&app, "rex@example.com").await;
+    let reset = sink.mail("rex@example.com", RESET).await.token("reset-password");
+    app.anonymous()
+        .post(
+            "/api/v1/auth/password/reset",
+            &json!({"token": reset, "new_password": NEW_PASSWORD}),
+        )
+        .await
+        .expect(204);
+    // The mailbox alone is not enough: the second factor still stands.
+    app.sign_in("rex@example.com", NEW_PASSWORD)
+        .await
+        .expect_problem(401, "mfa_required");
 }

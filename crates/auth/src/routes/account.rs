@@ -172,6 +172,7 @@ pub async fn change_password(
             users::set_password_hash(conn, &principal.user_id, &hash, now)?;
             session_rows::revoke_all_except(conn, &principal.user_id, Some(&principal.session_id), now)?;
             events::record(conn, &principal.user_id, action::PASSWORD_CHANGED, &client)?;
+            email_tokens::revoke_pending_changes(conn, &principal.user_id)?;
             email_tokens::notify(conn, &db_auth, &user, Notice::PasswordChanged)
         })
     })

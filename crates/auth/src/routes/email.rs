@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::users::{self, User};
-use portcullis_db::{sessions as session_rows, write_transaction, DbConn, DbError, Pool};
+use portcullis_db::{
+    identities, mfa as mfa_rows, sessions as session_rows, write_transaction, DbConn, DbError, Pool,
+};
 use portcullis_mail::Notice;
 use portcullis_web::{lookup_form, parse_email, with_conn, ApiError, ClientInfo, FieldError, ValidJson};
 use serde::Deserialize;
@@ -164,10 +166,17 @@ pub async fn reset_password(
         write_transaction(conn, |conn| {
             let (_, user) = email_tokens::redeem(conn, Kind::Reset, &body.token)?;
             let now = portcullis_db::now();
+            if !user.email_verified {
+                // The first proof that this person reads the address: whoever created the account
+                // before it was proven (someone squatting an address they do not own) loses every
+                // way in they set up, so the owner takes back a clean account.
+                remove_unproven_sign_in_methods(conn, &user, &client)?;
+            }
             users::set_password_hash(conn, &user.id, &hash, now)?;
             // The link reached this address, which proves it.
             users::set_email_verified(conn, &user.id, now)?;
             session_rows::revoke_all_except(conn, &user.id, None, now)?;
+            email_tokens::revoke_pending_changes(conn, &user.id)?;
             // A locked-out owner who proved their address starts with a fresh allowance.
             ThrottleKey::account(&user.email_normalized).succeeded(conn)?;
             events::record(conn, &user.id, action::PASSWORD_RESET, &client)?;
@@ -177,6 +186,24 @@ pub async fn reset_password(
     .await?;
     auth.mailer.wake();
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes the GitHub identities and the authenticator of an account whose address was never
+/// proven, recording what went.
+fn remove_unproven_sign_in_methods(
+    conn: &mut DbConn,
+    user: &User,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    for identity in identities::of_user(conn, &user.id)? {
+        identities::delete(conn, &user.id, &identity.provider)?;
+        events::record(conn, &user.id, action::IDENTITY_UNLINKED, client)?;
+    }
+    if mfa_rows::factor(conn, &user.id)?.is_some() {
+        mfa_rows::disable(conn, &user.id, portcullis_db::now())?;
+        events::record(conn, &user.id, action::MFA_DISABLED, client)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]

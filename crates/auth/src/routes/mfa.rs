@@ -3,7 +3,7 @@
 //! counted by the account's second-factor throttle before it is made (429 `mfa_throttled` after 5
 //! consecutive failures, the passwords' back-off).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, User};
 use portcullis_db::{mfa as factors, write_transaction, DbConn, Pool};
 use portcullis_mail::Notice;
@@ -54,7 +54,7 @@ pub async fn enrol(
         return Err(already_enabled());
     }
     let secret = mfa::new_secret();
-    let sealed = auth.secrets.seal(&user.id, &secret)?;
+    let sealed = auth.secrets.seal(&user.id, &secret);
     let user_id = user.id.clone();
     with_conn(&pool, move |conn| {
         write_transaction(conn, |conn| {
@@ -232,6 +232,7 @@ pub async fn verify(
     auth: web::Data<Auth>,
     pool: web::Data<Pool>,
     client: ClientInfo,
+    req: HttpRequest,
     ValidJson(body): ValidJson<VerifyMfa>,
 ) -> Result<HttpResponse, ApiError> {
     let token_hash = crate::tokens::hash_token(&body.mfa_token);
@@ -267,7 +268,14 @@ pub async fn verify(
     })
     .await?;
     let (user, grant) = signed_in.ok_or_else(invalid_code)?;
-    token_response(&auth, &user, grant, false)
+    let mut response = token_response(&auth, &user, grant, false)?;
+    // The sign-in is complete only now: this is where the browser gets its device cookie, so a
+    // stranger guessing the password cannot lock an MFA user's own browser out either.
+    let device = ThrottleKey::for_request(&auth, &req, &user.email_normalized);
+    response
+        .add_cookie(&device.device_cookie(&auth, &user.email_normalized))
+        .map_err(ApiError::internal)?;
+    Ok(response)
 }
 
 fn already_enabled() -> ApiError {

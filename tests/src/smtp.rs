@@ -46,6 +46,8 @@ pub struct SmtpSink {
     port: u16,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// How long the sink takes to accept a message after its data (a slow server).
+    delay: Duration,
 }
 
 impl SmtpSink {
@@ -66,7 +68,17 @@ impl SmtpSink {
             port,
             received: Arc::new(Mutex::new(Vec::new())),
             task: None,
+            delay: Duration::ZERO,
         }
+    }
+
+    /// A listening sink that takes `delay` to accept each message (the message counts as received
+    /// only once accepted).
+    pub async fn slow(delay: Duration) -> SmtpSink {
+        let mut sink = SmtpSink::stopped().await;
+        sink.delay = delay;
+        sink.resume().await;
+        sink
     }
 
     /// Starts listening (again) on the sink's port.
@@ -74,10 +86,10 @@ impl SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("the sink's port is free again");
-        let received = self.received.clone();
+        let (received, delay) = (self.received.clone(), self.delay);
         self.task = Some(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, received.clone()));
+                tokio::spawn(serve(stream, received.clone(), delay));
             }
         }));
     }
@@ -143,7 +155,7 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn serve(stream: TcpStream, received: Arc<Mutex<Vec<ReceivedMail>>>) {
+async fn serve(stream: TcpStream, received: Arc<Mutex<Vec<ReceivedMail>>>, delay: Duration) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let reply = |text: &str| format!("{text}\r\n").into_bytes();
@@ -188,6 +200,7 @@ async fn serve(stream: TcpStream, received: Arc<Mutex<Vec<ReceivedMail>>>) {
                 }
                 raw.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
+            tokio::time::sleep(delay).await;
             received
                 .lock()
                 .expect("sink lock")

@@ -822,3 +822,55 @@ async fn a_verified_mfa_users_reset_keeps_the_second_factor() {
         .await
         .expect_problem(401, "mfa_required");
 }
+
+#[actix_web::test]
+async fn a_stopping_server_finishes_the_mail_in_flight_and_gives_back_the_rest_of_its_claim() {
+    // Each message takes the mail server 1.5 s to accept.
+    let sink = SmtpSink::slow(Duration::from_millis(1500)).await;
+    let app = app_with_mail(&sink, |_| {}).await;
+    let due = sql_time(1);
+    let bodies = portcullis_db::Sealer::derive(JWT_SECRET.as_bytes(), "portcullis outbox bodies v1");
+    let rows: Vec<String> = (0..3)
+        .map(|n| {
+            let id = uuid::Uuid::now_v7().to_string();
+            format!(
+                "('{id}', 'notice_password_changed', 's{n}@example.com', 's{n}@example.com', 'Mail {n}', \
+                 '{text}', '{html}', '{due}', 0, '{due}')",
+                text = bodies.seal(&id, b"text"),
+                html = bodies.seal(&id, b"<p>html</p>"),
+            )
+        })
+        .collect();
+    execute_sql(
+        &app,
+        &format!(
+            "INSERT INTO mail_outbox (id, kind, recipient, recipient_key, subject, text_body, html_body, \
+             created_at, attempts, next_attempt_at) VALUES {}",
+            rows.join(", ")
+        ),
+    );
+    // The worker claims all three in one batch and starts on the first; stop the server meanwhile.
+    let claimed = || count_rows(&app, "mail_outbox", "leased_by IS NOT NULL AND sent_at IS NULL") == 3;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !claimed() {
+        assert!(std::time::Instant::now() < deadline, "the batch was not claimed");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.handle.stop(true).await;
+    // The message in flight is delivered and recorded; the other two are given back, unsent and
+    // with no attempt counted, for any instance to send at once.
+    sink.wait_until(Duration::from_secs(10), || {
+        count_rows(&app, "mail_outbox", "sent_at IS NOT NULL") == 1
+            && count_rows(
+                &app,
+                "mail_outbox",
+                "leased_by IS NULL AND sent_at IS NULL AND attempts = 0",
+            ) == 2
+    })
+    .await
+    .unwrap_or_else(|| panic!("after shutdown: {} received", sink.all().len()));
+    assert_eq!(sink.all().len(), 1);
+    // And the stopped worker sends nothing more.
+    actix_web::rt::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(sink.all().len(), 1);
+}

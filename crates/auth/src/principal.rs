@@ -64,11 +64,22 @@ impl Principal {
         if !portcullis_db::sessions::is_active(conn, &claims.sid, &claims.sub)? {
             return Err(invalid());
         }
-        Ok(Principal {
+        Ok(Principal::of_live_session(claims))
+    }
+
+    /// The principal of verified claims whose session the caller has just found live in the
+    /// database (a query that checks it along with other things, such as a tenant standing).
+    pub fn of_live_session(claims: Claims) -> Principal {
+        Principal {
             user_id: claims.sub,
             session_id: claims.sid,
             amr: claims.amr,
-        })
+        }
+    }
+
+    /// The 401 for a token whose session has ended.
+    pub fn session_ended() -> ApiError {
+        invalid()
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{member_roles, memberships, tenants, users};
+use crate::schema::{member_roles, memberships, sessions, tenants, users};
 use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// The name of the role that may do everything, including deleting the tenant.
@@ -56,25 +56,91 @@ pub struct Standing {
     pub require_mfa: bool,
 }
 
-/// The member's [`Standing`]; `None` when not a member.
+/// The member's [`Standing`]; `None` when not a member. One statement: the membership, its
+/// tenant's policy and the member's roles (one row per role).
 pub fn standing(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<Option<Standing>, DbError> {
-    let require_mfa: Option<bool> = memberships::table
+    let rows: Vec<(bool, Option<String>)> = memberships::table
         .inner_join(tenants::table)
+        .left_join(
+            member_roles::table.on(member_roles::tenant_id
+                .eq(memberships::tenant_id)
+                .and(member_roles::user_id.eq(memberships::user_id))),
+        )
         .filter(memberships::tenant_id.eq(tenant.as_str()))
         .filter(memberships::user_id.eq(user_id))
-        .select(tenants::require_mfa)
-        .first(conn)
-        .optional()?;
-    let Some(require_mfa) = require_mfa else {
-        return Ok(None);
-    };
-    let mut roles: Vec<String> = member_roles::table
-        .filter(member_roles::tenant_id.eq(tenant.as_str()))
-        .filter(member_roles::user_id.eq(user_id))
-        .select(member_roles::role_name)
+        .select((tenants::require_mfa, member_roles::role_name.nullable()))
         .load(conn)?;
-    roles.sort();
-    Ok(Some(Standing { roles, require_mfa }))
+    Ok(fold_standing(
+        rows.into_iter().map(|(mfa, role)| (Some(mfa), role)),
+    ))
+}
+
+/// What one statement found about a signed-in caller of a tenant route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStanding {
+    /// The session is revoked, or not this user's.
+    SessionGone,
+    /// The session is live; the user is not a member of the tenant.
+    NotMember,
+    /// The session is live and the user a member.
+    Member(Standing),
+}
+
+/// The session check of a tenant request and the caller's [`Standing`] in one statement (one row per
+/// role): a revoked session is seen on the very next request, as by
+/// [`crate::sessions::is_active`], without a round trip of its own.
+pub fn session_standing(
+    conn: &mut DbConn,
+    session_id: &str,
+    user_id: &str,
+    tenant: &TenantId,
+) -> Result<SessionStanding, DbError> {
+    let rows: Vec<(Option<bool>, Option<String>)> = sessions::table
+        .left_join(
+            memberships::table.on(memberships::user_id
+                .eq(sessions::user_id)
+                .and(memberships::tenant_id.eq(tenant.as_str().to_owned()))),
+        )
+        .left_join(tenants::table.on(tenants::id.eq(memberships::tenant_id)))
+        .left_join(
+            member_roles::table.on(member_roles::tenant_id
+                .eq(memberships::tenant_id)
+                .and(member_roles::user_id.eq(memberships::user_id))),
+        )
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .select((
+            tenants::require_mfa.nullable(),
+            member_roles::role_name.nullable(),
+        ))
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(SessionStanding::SessionGone);
+    }
+    Ok(match fold_standing(rows.into_iter()) {
+        Some(standing) => SessionStanding::Member(standing),
+        None => SessionStanding::NotMember,
+    })
+}
+
+/// Rows of (tenant policy, role) into a standing; no policy means no membership.
+fn fold_standing(rows: impl Iterator<Item = (Option<bool>, Option<String>)>) -> Option<Standing> {
+    let mut standing: Option<Standing> = None;
+    for (require_mfa, role) in rows {
+        let Some(require_mfa) = require_mfa else {
+            continue;
+        };
+        let entry = standing.get_or_insert_with(|| Standing {
+            roles: Vec::new(),
+            require_mfa,
+        });
+        entry.roles.extend(role);
+    }
+    if let Some(standing) = standing.as_mut() {
+        standing.roles.sort();
+    }
+    standing
 }
 
 /// Replaces the member's roles.

@@ -10,6 +10,7 @@ use portcullis_auth::tokens::hash_token;
 use portcullis_auth::tokens::Claims;
 use portcullis_auth::{api_keys, bearer, Auth, Principal};
 use portcullis_db::api_keys as key_rows;
+use portcullis_db::memberships::SessionStanding;
 use portcullis_db::{memberships, roles, tenants, write_transaction, DbConn, DbError, Pool, TenantId};
 use portcullis_web::{path_id, with_conn, ApiError};
 
@@ -173,10 +174,21 @@ impl TenantCall {
         let access = match self.credential {
             Credential::Key(key) => key_access(conn, self.tenant, &key)?,
             Credential::Token(claims) => {
-                let principal = Principal::confirm(conn, claims)?;
-                let tenant = self.tenant?;
-                let standing = memberships::standing(conn, &tenant, &principal.user_id)?
-                    .ok_or_else(ApiError::not_found)?;
+                let tenant = match self.tenant {
+                    Ok(tenant) => tenant,
+                    Err(not_found) => {
+                        // A dead session is 401 whatever the path says.
+                        Principal::confirm(conn, claims)?;
+                        return Err(not_found);
+                    }
+                };
+                // The session check and the standing in one statement.
+                let standing = match memberships::session_standing(conn, &claims.sid, &claims.sub, &tenant)? {
+                    SessionStanding::SessionGone => return Err(Principal::session_ended()),
+                    SessionStanding::NotMember => return Err(ApiError::not_found()),
+                    SessionStanding::Member(standing) => standing,
+                };
+                let principal = Principal::of_live_session(claims);
                 // The tenant's policy, before any scope: a member without a second factor is told
                 // what to do rather than which scope they lack.
                 if standing.require_mfa && !principal.has_second_factor() {

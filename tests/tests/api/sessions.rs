@@ -85,3 +85,39 @@ async fn requests_without_a_valid_token_are_401() {
         assert_eq!(response.header("content-type"), "application/problem+json");
     }
 }
+
+#[actix_web::test]
+async fn a_revoked_session_is_401_on_tenant_routes_too_and_a_live_non_member_404() {
+    let app = spawn_app().await;
+    let owner = app.user("owner@example.com").await;
+    let tenant = owner.create_tenant("acme").await;
+    let member = owner.new_member(&tenant, "member@example.com", &["viewer"]).await;
+    member.get(&tenant.path("")).await.expect(200);
+    member.post("/api/v1/auth/logout", None).await.expect(204);
+    // The session check and the standing are one statement: a dead session must still read as 401,
+    // never as "not a member".
+    let after = member.get(&tenant.path("")).await;
+    assert_eq!(after.status(), 401, "{after}");
+    assert_eq!(
+        after.header("www-authenticate"),
+        r#"Bearer error="invalid_token""#
+    );
+    member
+        .get("/api/v1/tenants/not-a-uuid")
+        .await
+        .expect_problem(401, "invalid_token");
+    let stranger = app.user("stranger@example.com").await;
+    stranger
+        .get(&tenant.path(""))
+        .await
+        .expect_problem(404, "not_found");
+    // A member's session revoked by another of their sessions: the same.
+    let again = app.login_as("member@example.com", PASSWORD).await;
+    let other = app.login_as("member@example.com", PASSWORD).await;
+    other
+        .delete(&format!("/api/v1/auth/sessions/{}", again.session_id()))
+        .await
+        .expect(204);
+    again.get(&tenant.path("/projects")).await.expect(401);
+    other.get(&tenant.path("/projects")).await.expect(200);
+}

@@ -181,13 +181,6 @@ impl Validate for UpdateTenant {
         if let Some(Err(problem)) = self.name.as_deref().map(|name| TENANT_NAME.check(name)) {
             errors.add("name", problem);
         }
-        if self.name.is_none() && self.require_mfa.is_none() {
-            errors.add(
-                "name",
-                validator::ValidationError::new("required")
-                    .with_message("send name, require_mfa or both".into()),
-            );
-        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -272,6 +272,9 @@ async fn a_tenant_that_requires_mfa_refuses_aal1_members_but_not_api_keys() {
         .expect(200);
     assert_eq!(updated["require_mfa"], true);
     assert_eq!(updated["name"], "Tenant strict", "the name is unchanged");
+    // An empty patch changes nothing (and records nothing).
+    let same = owner.patch(&tenant.path(""), &json!({})).await.expect(200);
+    assert_eq!(same["require_mfa"], true);
     owner.get(&tenant.path("/projects")).await.expect(200);
 
     member

@@ -567,28 +567,7 @@ async fn two_instances_deliver_each_of_50_queued_mails_exactly_once() {
         })
         .await;
     // 50 messages that come due at one moment, so both workers, polling every 20 ms, race for them.
-    let due = sql_time(2);
-    // Bodies are stored sealed under a key derived from JWT_SECRET for this purpose.
-    let bodies = portcullis_db::Sealer::derive(JWT_SECRET.as_bytes(), "portcullis outbox bodies v1");
-    let rows: Vec<String> = (0..50)
-        .map(|n| {
-            let id = uuid::Uuid::now_v7().to_string();
-            format!(
-                "('{id}', 'notice_password_changed', 'u{n}@example.com', 'u{n}@example.com', 'Mail {n}', \
-                 '{text}', '{html}', '{due}', 0, '{due}')",
-                text = bodies.seal(&id, format!("text {n}").as_bytes()),
-                html = bodies.seal(&id, format!("<p>html {n}</p>").as_bytes()),
-            )
-        })
-        .collect();
-    execute_sql(
-        &first,
-        &format!(
-            "INSERT INTO mail_outbox (id, kind, recipient, recipient_key, subject, text_body, html_body, \
-             created_at, attempts, next_attempt_at) VALUES {}",
-            rows.join(", ")
-        ),
-    );
+    insert_due_mails(&first, 50, "u", 2);
     sink.wait_until(Duration::from_secs(20), || sink.all().len() >= 50)
         .await
         .unwrap_or_else(|| panic!("only {} of 50 mails arrived", sink.all().len()));
@@ -828,27 +807,7 @@ async fn a_stopping_server_finishes_the_mail_in_flight_and_gives_back_the_rest_o
     // Each message takes the mail server 1.5 s to accept.
     let sink = SmtpSink::slow(Duration::from_millis(1500)).await;
     let app = app_with_mail(&sink, |_| {}).await;
-    let due = sql_time(1);
-    let bodies = portcullis_db::Sealer::derive(JWT_SECRET.as_bytes(), "portcullis outbox bodies v1");
-    let rows: Vec<String> = (0..3)
-        .map(|n| {
-            let id = uuid::Uuid::now_v7().to_string();
-            format!(
-                "('{id}', 'notice_password_changed', 's{n}@example.com', 's{n}@example.com', 'Mail {n}', \
-                 '{text}', '{html}', '{due}', 0, '{due}')",
-                text = bodies.seal(&id, b"text"),
-                html = bodies.seal(&id, b"<p>html</p>"),
-            )
-        })
-        .collect();
-    execute_sql(
-        &app,
-        &format!(
-            "INSERT INTO mail_outbox (id, kind, recipient, recipient_key, subject, text_body, html_body, \
-             created_at, attempts, next_attempt_at) VALUES {}",
-            rows.join(", ")
-        ),
-    );
+    insert_due_mails(&app, 3, "s", 1);
     // The worker claims all three in one batch and starts on the first; stop the server meanwhile.
     let claimed = || count_rows(&app, "mail_outbox", "leased_by IS NOT NULL AND sent_at IS NULL") == 3;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -873,4 +832,30 @@ async fn a_stopping_server_finishes_the_mail_in_flight_and_gives_back_the_rest_o
     // And the stopped worker sends nothing more.
     actix_web::rt::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(sink.all().len(), 1);
+}
+
+/// Writes `count` notices to `{prefix}{n}@example.com` straight into the outbox, all due `in_secs`
+/// from now, with bodies sealed as the server seals them (key derived from JWT_SECRET).
+fn insert_due_mails(app: &TestApp, count: usize, prefix: &str, in_secs: i64) {
+    let due = sql_time(in_secs);
+    let bodies = portcullis_db::Sealer::derive(JWT_SECRET.as_bytes(), "portcullis outbox bodies v1");
+    let rows: Vec<String> = (0..count)
+        .map(|n| {
+            let id = uuid::Uuid::now_v7().to_string();
+            format!(
+                "('{id}', 'notice_password_changed', '{prefix}{n}@example.com', '{prefix}{n}@example.com', \
+                 'Mail {n}', '{text}', '{html}', '{due}', 0, '{due}')",
+                text = bodies.seal(&id, format!("text {n}").as_bytes()),
+                html = bodies.seal(&id, format!("<p>html {n}</p>").as_bytes()),
+            )
+        })
+        .collect();
+    execute_sql(
+        app,
+        &format!(
+            "INSERT INTO mail_outbox (id, kind, recipient, recipient_key, subject, text_body, html_body, \
+             created_at, attempts, next_attempt_at) VALUES {}",
+            rows.join(", ")
+        ),
+    );
 }

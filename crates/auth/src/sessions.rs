@@ -107,7 +107,7 @@ pub enum Rotation {
     /// A successor was issued (or, within the grace window, issued again).
     Rotated {
         /// The session's user.
-        user_id: String,
+        user: Box<User>,
         /// The new refresh token and its session.
         grant: Grant,
     },
@@ -134,10 +134,8 @@ pub fn rotate(
     let refresh_ttl = duration(auth.config.refresh_ttl);
     write_transaction(conn, |conn| {
         let now = portcullis_db::now();
-        let Some(token) = refresh_tokens::find(conn, &presented_hash)? else {
-            return Ok(Rotation::Invalid);
-        };
-        let Some(session) = sessions::find(conn, &token.session_id)? else {
+        // The token, its session and the user in one statement.
+        let Some((token, session, user)) = refresh_tokens::find_with_session(conn, &presented_hash)? else {
             return Ok(Rotation::Invalid);
         };
         if session.revoked_at.is_some() || session.absolute_expires_at <= now {
@@ -156,7 +154,7 @@ pub fn rotate(
                 refresh_tokens::insert(conn, &unspent(successor_hash.clone(), &session.id, now, expires))?;
                 sessions::touch(conn, &session.id, now, expires)?;
                 Ok(Rotation::Rotated {
-                    user_id: session.user_id,
+                    user: Box::new(user),
                     grant: Grant {
                         amr: amr_list(&session.amr),
                         session_id: session.id,
@@ -176,7 +174,7 @@ pub fn rotate(
                     .map(|t| t.expires_at)
                     .unwrap_or(session.expires_at);
                 Ok(Rotation::Rotated {
-                    user_id: session.user_id,
+                    user: Box::new(user),
                     grant: Grant {
                         amr: amr_list(&session.amr),
                         session_id: session.id,

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::refresh_tokens;
+use crate::schema::{refresh_tokens, sessions, users};
+use crate::sessions::Session;
+use crate::users::User;
 use crate::{lock_writes, DbConn, DbError};
 
 /// A stored refresh token.
@@ -38,6 +40,19 @@ pub fn find(conn: &mut DbConn, token_hash: &str) -> Result<Option<RefreshToken>,
     Ok(refresh_tokens::table
         .find(token_hash)
         .select(RefreshToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The token with its session and the session's user, in one statement (what a refresh reads).
+pub fn find_with_session(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> Result<Option<(RefreshToken, Session, User)>, DbError> {
+    Ok(refresh_tokens::table
+        .inner_join(sessions::table.inner_join(users::table))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((RefreshToken::as_select(), Session::as_select(), User::as_select()))
         .first(conn)
         .optional()?)
 }

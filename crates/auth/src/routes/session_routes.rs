@@ -1,7 +1,7 @@
 //! Refresh, logout and the session list.
 
 use actix_web::{web, HttpResponse};
-use portcullis_db::{sessions as session_rows, users, Pool};
+use portcullis_db::{sessions as session_rows, Pool};
 use portcullis_web::{path_id, rfc3339, with_conn, ApiError, ClientInfo, ValidJson};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
@@ -35,7 +35,7 @@ pub async fn refresh(
     let auth_for_db = auth.clone();
     let outcome = with_conn(&pool, move |conn| {
         match sessions::rotate(conn, &auth_for_db, &body.refresh_token, &client)? {
-            Rotation::Rotated { user_id, grant } => Ok(Some((users::find(conn, &user_id)?, grant))),
+            Rotation::Rotated { user, grant } => Ok(Some((*user, grant))),
             Rotation::Invalid | Rotation::Reused => Ok(None),
         }
     })

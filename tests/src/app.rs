@@ -246,10 +246,12 @@ impl TestApp {
     }
 
     /// A second server instance on this app's database, started from the default test variables
-    /// changed by `customize`.
+    /// changed by `customize`. Both answer to the same public URL (this app's), as instances behind
+    /// one load balancer do: it is the issuer of their tokens.
     pub async fn second_instance(&self, customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
         let db = self.db.shared();
         let mut vars = base_vars(&db);
+        vars.insert("PUBLIC_URL".into(), self.address.clone());
         customize(&mut vars);
         spawn_app_on(db, vars).await
     }

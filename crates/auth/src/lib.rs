@@ -10,17 +10,20 @@ pub mod api_keys;
 mod email_tokens;
 mod events;
 pub mod github;
+mod key_ring;
 pub mod mfa;
 pub mod password;
 pub mod pkce;
 mod principal;
 pub mod routes;
 mod sessions;
+pub mod signing;
 mod throttle;
 pub mod tokens;
 
 use std::time::Duration;
 
+pub use key_ring::KeyRing;
 pub use principal::{bearer, Principal};
 
 use password::{HashParams, PasswordHasher};
@@ -54,6 +57,8 @@ pub struct AuthConfig {
     pub redirect_allowlist: Vec<String>,
     /// Lifetimes of mailed tokens and the verified-email rule.
     pub email: EmailPolicy,
+    /// `JWT_ALG` ES256 or EdDSA and the rotation schedule; `None`: HS256 with `jwt_secret`.
+    pub signing: Option<signing::KeyPolicy>,
 }
 
 /// How the mailed-token flows behave.
@@ -85,7 +90,10 @@ pub struct Auth {
 impl Auth {
     /// Builds the keys, the hasher (which computes the dummy hash once) and the outbound HTTP client.
     pub fn new(config: AuthConfig, mailer: Mailer) -> Result<Auth, String> {
-        let keys = TokenKeys::new(&config.jwt_secret, &config.issuer, AUDIENCE);
+        let keys = match config.signing {
+            Some(policy) => TokenKeys::with_key_ring(&config.jwt_secret, &config.issuer, AUDIENCE, policy),
+            None => TokenKeys::new(&config.jwt_secret, &config.issuer, AUDIENCE),
+        };
         let hasher =
             PasswordHasher::new(config.hash_params, config.hash_concurrency).map_err(|e| e.to_string())?;
         let http = github::http_client().map_err(|e| e.to_string())?;

@@ -1,4 +1,5 @@
-//! Access tokens (JWT, HS256) and opaque refresh tokens.
+//! Access tokens (JWT: ES256 or EdDSA from the key ring, or HS256 with `JWT_SECRET`) and opaque
+//! refresh tokens.
 
 use std::collections::HashSet;
 
@@ -10,10 +11,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::key_ring::KeyRing;
+use crate::signing::{KeyPolicy, SigningAlg};
+
 /// The JWT `typ` of access tokens (RFC 9068).
 const ACCESS_TYP: &str = "at+jwt";
 /// Clock skew tolerated between servers, in seconds (jsonwebtoken's default is 60).
-const LEEWAY_SECS: u64 = 5;
+pub(crate) const LEEWAY_SECS: u64 = 5;
 
 /// Claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,39 +52,85 @@ pub enum TokenError {
     Invalid(String),
 }
 
-/// Signs and verifies tokens with keys derived from `JWT_SECRET`.
+/// Why an access token could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// No loaded key signs now (none made yet, or the active one does not open under `JWT_SECRET`).
+    #[error("no signing key is usable now")]
+    NoKey,
+    /// The JWT library refused.
+    #[error("signing failed: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+/// Signs and verifies access tokens (with the key ring, or with `JWT_SECRET` under HS256), and
+/// derives the other server-side MACs from `JWT_SECRET`.
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    signing: Signing,
     issuer: String,
     audience: String,
     successor_key: Vec<u8>,
     device_key: Vec<u8>,
 }
 
+// One per process: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Signing {
+    /// `JWT_ALG=HS256`.
+    Secret {
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+        validation: Validation,
+    },
+    /// ES256 or EdDSA keys from `signing_keys`.
+    Keys(KeyRing),
+}
+
 impl TokenKeys {
-    /// Keys for this secret, issuer and audience.
+    /// HS256 keys for this secret, issuer and audience.
     pub fn new(secret: &[u8], issuer: &str, audience: &str) -> TokenKeys {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<HashSet<_>>();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
+        TokenKeys::build(
+            secret,
+            issuer,
+            audience,
+            Signing::Secret {
+                encoding: EncodingKey::from_secret(secret),
+                decoding: DecodingKey::from_secret(secret),
+                validation: validation(Algorithm::HS256, issuer, audience),
+            },
+        )
+    }
+
+    /// Keys that sign with the rotating key pairs of `policy` (loaded by [`KeyRing::sync`]).
+    pub fn with_key_ring(secret: &[u8], issuer: &str, audience: &str, policy: KeyPolicy) -> TokenKeys {
+        let ring = KeyRing::new(secret, issuer, audience, policy);
+        TokenKeys::build(secret, issuer, audience, Signing::Keys(ring))
+    }
+
+    fn build(secret: &[u8], issuer: &str, audience: &str, signing: Signing) -> TokenKeys {
         TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+            signing,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             // A separate key for refresh successors, so no value is ever signed under two meanings.
             successor_key: hmac_sha256(secret, b"portcullis refresh-token successor v1"),
             device_key: hmac_sha256(secret, b"portcullis device cookie v1"),
+        }
+    }
+
+    /// The key ring, unless tokens are HS256.
+    pub fn ring(&self) -> Option<&KeyRing> {
+        match &self.signing {
+            Signing::Keys(ring) => Some(ring),
+            Signing::Secret { .. } => None,
+        }
+    }
+
+    /// The algorithm new tokens are signed with.
+    pub fn algorithm(&self) -> SigningAlg {
+        match &self.signing {
+            Signing::Keys(ring) => ring.policy.alg,
+            Signing::Secret { .. } => SigningAlg::Hs256,
         }
     }
 
@@ -92,7 +142,7 @@ impl TokenKeys {
         amr: &[String],
         now: i64,
         ttl_secs: i64,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    ) -> Result<String, SignError> {
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -104,23 +154,41 @@ impl TokenKeys {
             jti: uuid::Uuid::now_v7().to_string(),
             amr: amr.to_vec(),
         };
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some(ACCESS_TYP.to_owned());
-        encode(&header, &claims, &self.encoding)
+        match &self.signing {
+            Signing::Secret { encoding, .. } => {
+                let mut header = Header::new(Algorithm::HS256);
+                header.typ = Some(ACCESS_TYP.to_owned());
+                Ok(encode(&header, &claims, encoding)?)
+            }
+            Signing::Keys(ring) => {
+                let set = ring.current();
+                let (key, signer) = set.signing_key(now).ok_or(SignError::NoKey)?;
+                let mut header = Header::new(key.alg.jwt());
+                header.typ = Some(ACCESS_TYP.to_owned());
+                header.kid = Some(key.kid.clone());
+                Ok(encode(&header, &claims, signer)?)
+            }
+        }
     }
 
-    /// Verifies signature, algorithm (pinned to HS256), `typ`, issuer, audience, `exp` and `nbf`.
+    /// Verifies signature, algorithm (pinned: HS256 with the secret; with key pairs, the algorithm
+    /// of the published key the `kid` names), `typ`, issuer, audience, `exp` and `nbf`.
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
-        let header = decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
-        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TYP) {
-            return Err(TokenError::Invalid(format!(
-                "unexpected header alg={:?} typ={:?}",
-                header.alg, header.typ
-            )));
+        match &self.signing {
+            Signing::Secret {
+                decoding, validation, ..
+            } => {
+                let header = decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+                check_header(&header)?;
+                if header.alg != Algorithm::HS256 {
+                    return Err(TokenError::Invalid(format!("unexpected alg {:?}", header.alg)));
+                }
+                decode::<Claims>(token, decoding, validation)
+                    .map(|data| data.claims)
+                    .map_err(|e| TokenError::Invalid(e.to_string()))
+            }
+            Signing::Keys(ring) => ring.verify(token),
         }
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| TokenError::Invalid(e.to_string()))
     }
 
     /// The refresh token that replaces `token`. Derived, not random, so that a retry within the
@@ -151,6 +219,30 @@ impl TokenKeys {
         mac.update(&device_message(email_normalized, device_id));
         mac.verify_slice(&tag).is_ok()
     }
+}
+
+/// The `typ` every access token carries.
+pub(crate) fn check_header(header: &Header) -> Result<(), TokenError> {
+    if header.typ.as_deref() != Some(ACCESS_TYP) {
+        return Err(TokenError::Invalid(format!("unexpected typ {:?}", header.typ)));
+    }
+    Ok(())
+}
+
+/// The checks every access token passes: `alg`, issuer, audience, `exp` and `nbf` (with a small
+/// leeway), and the presence of the claims access control relies on.
+pub(crate) fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<HashSet<_>>();
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECS;
+    validation
 }
 
 fn device_message(email_normalized: &str, device_id: &str) -> Vec<u8> {

@@ -30,6 +30,7 @@ pub mod schema;
 mod sealed;
 pub mod security_events;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tenants;
 mod time;
 mod tx;

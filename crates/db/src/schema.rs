@@ -287,6 +287,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Key pairs that sign access tokens: next, active, retired.
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        state -> Text,
+        public_key -> Text,
+        private_key_sealed -> Text,
+        created_at -> Timestamp,
+        activate_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+        retire_after -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -317,4 +333,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_states,
     login_codes,
     link_codes,
+    signing_keys,
 );

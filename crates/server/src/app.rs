@@ -15,6 +15,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use portcullis_auth::github::GithubConfig;
+use portcullis_auth::routes::discovery;
 use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
 use portcullis_mail::{MailConfig, Mailer, WorkerHandle};
@@ -45,6 +46,9 @@ pub enum StartupError {
     /// The mail sender or transport could not be set up.
     #[error("mail setup failed: {0}")]
     Mail(String),
+    /// No signing key can sign (see the message), or the first rotation pass failed.
+    #[error("signing keys: {0}")]
+    Keys(String),
     /// The argon2 parameters or a secret were refused.
     #[error("identity setup failed: {0}")]
     Hashing(String),
@@ -87,6 +91,8 @@ impl Application {
             Mailer::new(mail_config(&settings), settings.jwt_secret.expose()).map_err(StartupError::Mail)?;
         let auth =
             web::Data::new(Auth::new(auth_config(&settings), mailer.clone()).map_err(StartupError::Hashing)?);
+        crate::keys::first_pass(&auth, pool.get_ref()).await?;
+        crate::keys::spawn(auth.clone(), pool.get_ref().clone(), settings.signing.refresh);
         let mail_worker = mailer
             .start_worker(pool.get_ref().clone())
             .map_err(StartupError::Mail)?;
@@ -148,6 +154,16 @@ impl Application {
                         .wrap(api_quota()),
                 )
                 .service(web::resource("/docs").get(crate::docs::page).wrap(api_quota()))
+                .service(
+                    web::resource("/.well-known/jwks.json")
+                        .get(discovery::jwks)
+                        .wrap(api_quota()),
+                )
+                .service(
+                    web::resource("/.well-known/openid-configuration")
+                        .get(discovery::openid_configuration)
+                        .wrap(api_quota()),
+                )
                 .service(
                     web::resource("/docs/{file}")
                         .get(crate::docs::asset)
@@ -240,6 +256,7 @@ fn auth_config(settings: &Settings) -> AuthConfig {
         public_url: settings.public_url.clone(),
         redirect_allowlist: settings.redirect_allowlist.clone(),
         email: settings.mail.policy,
+        signing: crate::keys::policy(settings),
     }
 }
 

@@ -9,6 +9,7 @@ mod app;
 pub mod config;
 mod docs;
 mod health;
+pub mod keys;
 mod maintenance;
 pub mod openapi;
 pub mod router;

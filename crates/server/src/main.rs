@@ -1,11 +1,12 @@
 //! `portcullis [serve]` migrates and serves; `portcullis migrate` only migrates;
-//! `portcullis check-config` validates the configuration and exits.
+//! `portcullis check-config` validates the configuration and exits; `portcullis keys rotate` starts
+//! a signing key rotation and `portcullis keys list` shows the keys.
 
 use std::process::ExitCode;
 
 use portcullis_server::{Application, Settings};
 
-const USAGE: &str = "usage: portcullis [serve | migrate | check-config]";
+const USAGE: &str = "usage: portcullis [serve | migrate | check-config | keys rotate | keys list]";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
     let command = match args.as_slice() {
         [] => "serve",
         [one] if matches!(one.as_str(), "serve" | "migrate" | "check-config") => one.as_str(),
+        [keys, action] if keys == "keys" && matches!(action.as_str(), "rotate" | "list") => action.as_str(),
         [one] if matches!(one.as_str(), "-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -48,6 +50,16 @@ fn main() -> ExitCode {
                         applied.join(", ")
                     }
                 );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        "rotate" | "list" => match portcullis_server::keys::command(&settings, command) {
+            Ok(out) => {
+                print!("{out}");
                 ExitCode::SUCCESS
             }
             Err(err) => {

@@ -276,6 +276,56 @@ pub fn document() -> OpenApi {
                 .build(),
         )
         .build();
+    let object = |required: &[&str], array_of: Option<&str>| {
+        let mut schema = ObjectBuilder::new().schema_type(Type::Object);
+        for name in required {
+            schema = schema.required(*name);
+        }
+        if let Some(name) = array_of {
+            schema = schema.property(
+                name,
+                utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(ObjectBuilder::new().schema_type(Type::Object)),
+            );
+        }
+        schema
+    };
+    let json_response = |description: &str, schema: ObjectBuilder| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(schema)).build(),
+            )
+            .build()
+    };
+    let jwks = OperationBuilder::new()
+        .operation_id(Some("Jwks"))
+        .summary(Some("The public keys that verify access tokens (JWKS, RFC 7517); cache for 5 minutes"))
+        .tag("keys")
+        .response(
+            "200",
+            json_response("`{\"keys\": [...]}`: EC P-256 (ES256) or OKP Ed25519 (EdDSA) keys with `kid`, `use: sig` and `alg`; empty under HS256", object(&["keys"], Some("keys"))),
+        )
+        .build();
+    let discovery = OperationBuilder::new()
+        .operation_id(Some("OpenIdConfiguration"))
+        .summary(Some("Discovery: the issuer of access tokens and its JWKS URL"))
+        .tag("keys")
+        .response(
+            "200",
+            json_response(
+                "`issuer`, `jwks_uri` and the signing algorithm",
+                object(&["issuer", "jwks_uri"], None),
+            ),
+        )
+        .build();
+    paths.add_path_operation("/.well-known/jwks.json", vec![HttpMethod::Get], jwks);
+    paths.add_path_operation(
+        "/.well-known/openid-configuration",
+        vec![HttpMethod::Get],
+        discovery,
+    );
     paths.add_path_operation("/healthz", vec![HttpMethod::Get], health);
     paths.add_path_operation("/readyz", vec![HttpMethod::Get], ready);
     paths.add_path_operation("/openapi.json", vec![HttpMethod::Get], document);

@@ -1,8 +1,7 @@
 //! /me, /auth/password and /me/security-events.
 
-use portcullis_auth::tokens::TokenKeys;
 use portcullis_db::{sessions::Session, users, DatabaseUrl, PoolOptions};
-use portcullis_tests::{spawn_app, JsonExt, Request, RequestHelper, TestApp, JWT_SECRET, PASSWORD};
+use portcullis_tests::{spawn_app, JsonExt, Request, RequestHelper, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
 const NEW_PASSWORD: &str = "a brand new passphrase for testing";
@@ -109,15 +108,16 @@ fn github_only_user(app: &TestApp, email: &str) -> String {
         },
     )
     .expect("insert the session");
-    let keys = TokenKeys::new(JWT_SECRET.as_bytes(), &app.address, portcullis_auth::AUDIENCE);
-    keys.issue_access(
-        &user_id,
-        &session_id,
-        &["github".to_owned()],
-        chrono::Utc::now().timestamp(),
-        600,
-    )
-    .expect("mint an access token")
+    app.auth
+        .keys()
+        .issue_access(
+            &user_id,
+            &session_id,
+            &["github".to_owned()],
+            chrono::Utc::now().timestamp(),
+            600,
+        )
+        .expect("mint an access token")
 }
 
 #[actix_web::test]

@@ -26,6 +26,7 @@ mod readiness;
 mod refresh;
 mod sessions;
 mod shutdown;
+mod signing_keys;
 mod signup;
 mod tenancy;
 mod throttle;

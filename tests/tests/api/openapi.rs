@@ -32,7 +32,17 @@ async fn the_document_lists_exactly_the_routes_of_the_router() {
     let mut expected: Vec<(String, String)> = portcullis_server::router::routes()
         .iter()
         .map(|r| (r.method.to_string(), format!("/api/v1{}", r.path)))
-        .chain(["/healthz", "/readyz", "/openapi.json", "/docs"].map(|p| ("GET".to_owned(), p.to_owned())))
+        .chain(
+            [
+                "/healthz",
+                "/readyz",
+                "/openapi.json",
+                "/docs",
+                "/.well-known/jwks.json",
+                "/.well-known/openid-configuration",
+            ]
+            .map(|p| ("GET".to_owned(), p.to_owned())),
+        )
         .collect();
     expected.sort();
     assert_eq!(operations(&document), expected);

@@ -2,6 +2,7 @@
 
 pub mod account;
 mod body;
+pub mod discovery;
 pub use body::{Accepted, TokenResponse, UserBody};
 pub mod email;
 pub mod github;

@@ -4,7 +4,7 @@
 //! Each area reads its own variables in its own file: `reader` (reading and collecting problems),
 //! `database`, `secrets` (and their strength checks), `cors`, `limits` (rate limits and trusted
 //! proxies), `hashing`, `tls` (the certificate, parsed once), `oauth` (GitHub and redirect targets),
-//! `mail` (transport, sender, limits, token lifetimes) and `production` (the rules production adds). This file puts the pieces together.
+//! `mail` (transport, sender, limits, token lifetimes), `signing` (`JWT_ALG`, key rotation) and `production` (the rules production adds). This file puts the pieces together.
 
 mod cors;
 mod database;
@@ -15,6 +15,7 @@ mod oauth;
 mod production;
 mod reader;
 mod secrets;
+mod signing;
 #[cfg(test)]
 mod test_support;
 mod tls;
@@ -34,6 +35,7 @@ pub use mail::MailSettings;
 pub use oauth::GithubSettings;
 pub use reader::ConfigErrors;
 pub use secrets::Secret;
+pub use signing::SigningSettings;
 pub use tls::{TlsFiles, TlsSettings};
 
 use reader::Reader;
@@ -98,6 +100,8 @@ pub struct Settings {
     pub maintenance_interval: Duration,
     /// `MAIL_*`, `SMTP_URL`, the mailed tokens' lifetimes and `REQUIRE_VERIFIED_EMAIL`.
     pub mail: MailSettings,
+    /// `JWT_ALG` and `SIGNING_KEY_*`.
+    pub signing: SigningSettings,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -131,6 +135,7 @@ impl Settings {
         let session_secret = reader.secret("SESSION_SECRET", SESSION_SECRET_MIN, app_env, &data_dir);
         let cors_allowed_origins = reader.cors(app_env);
         let mail = reader.mail(app_env, &data_dir);
+        let signing = reader.signing(app_env);
         let pool = reader.pool();
         let access_ttl = reader.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60, 1);
         let refresh_ttl = reader.seconds("REFRESH_TOKEN_TTL_SECS", 30 * DAY, 1);
@@ -165,6 +170,7 @@ impl Settings {
             Some(argon2),
             Some(hash_concurrency),
             Some(mail),
+            Some(signing),
         ) = (
             database_url,
             bind_addr,
@@ -175,6 +181,7 @@ impl Settings {
             argon2,
             hash_concurrency,
             mail,
+            signing,
         )
         else {
             return Err(reader.into_errors());
@@ -206,6 +213,7 @@ impl Settings {
             public_url_is_default,
             maintenance_interval,
             mail,
+            signing,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! scenario against both in alternation. `portcullis-bench baseline` is the baseline server itself.
 
 mod baseline;
+mod crypto;
 mod http;
 mod load;
 mod plan;

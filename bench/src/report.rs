@@ -6,6 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::crypto::TokenCost;
 use crate::load::Latencies;
 use crate::plan::Plan;
 use crate::results::{BackendResult, Ratio};
@@ -34,7 +35,12 @@ fn machine() -> String {
 }
 
 /// Writes the report and the chart.
-pub fn write(out: &Path, results: &[BackendResult], plan: Plan) -> Result<(), String> {
+pub fn write(
+    out: &Path,
+    results: &[BackendResult],
+    tokens: &(Vec<TokenCost>, f64),
+    plan: Plan,
+) -> Result<(), String> {
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
@@ -165,6 +171,26 @@ pub fn write(out: &Path, results: &[BackendResult], plan: Plan) -> Result<(), St
             result.idle_rss, result.s6_rss
         );
     }
+    let (costs, hash_us) = tokens;
+    let _ = writeln!(
+        md,
+        "## Access token signatures\n\nThe server signs with ES256 by default (`JWT_ALG`), and the runs above used it. \
+         Cost per token on one core, in process, with the server's JWT library and claims:\n"
+    );
+    let _ = writeln!(md, "| algorithm | sign µs | verify µs |");
+    let _ = writeln!(md, "|---|---|---|");
+    for cost in costs {
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} | {:.1} |",
+            cost.alg, cost.sign_us, cost.verify_us
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nA token verified once is remembered by its SHA-256 ({hash_us:.2} µs), so S2 pays the signature check \
+         once per token and instance, not per request; S5 pays one signature per refresh.\n"
+    );
     let _ = writeln!(
         md,
         "## Reproduce\n\n```sh\nbench/run                      # SQLite\nDATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/run   # SQLite and PostgreSQL\nbench/run --quick              # the CI variant\n```\n"

@@ -36,8 +36,9 @@ pub fn main(args: &[String]) -> Result<()> {
         Some(admin) => results.push(run_backend("PostgreSQL", Some(&admin), &portcullis, plan)?),
         None => eprintln!("DATABASE_URL does not name a PostgreSQL server: measuring SQLite only"),
     }
+    let tokens = crate::crypto::measure(if plan.quick { 200 } else { 20_000 })?;
     std::fs::create_dir_all(&out).map_err(fail("output folder"))?;
-    report::write(&out, &results, plan).map_err(fail("report"))?;
+    report::write(&out, &results, &tokens, plan).map_err(fail("report"))?;
     println!(
         "wrote {}/benchmarks.md and {}/benchmarks.svg",
         out.display(),

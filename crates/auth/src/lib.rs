@@ -1,7 +1,8 @@
 //! `portcullis-auth` is identity: who is calling.
 //!
 //! It owns password hashing (argon2id on its own bounded pool) and the password policy, access tokens
-//! (JWT), refresh sessions and their rotation, login throttling, the mailed-token flows (address
+//! (JWT) and the signing keys behind them (generation, rotation schedule, JWKS and discovery), refresh
+//! sessions and their rotation, login throttling, the mailed-token flows (address
 //! verification, password reset, email change) and the account notices they queue, the [`Principal`] extractor that
 //! resolves a caller once per request, and the `/api/v1/auth` and `/api/v1/me` routes. It decides who a
 //! caller is, never what they may do in a tenant: that is `portcullis-rbac`.

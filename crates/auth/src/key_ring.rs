@@ -4,9 +4,9 @@
 //! An ES256 signature check costs tens of microseconds, several times what the rest of an
 //! authenticated read costs, and a client sends the same access token with every request for its
 //! lifetime. So a token whose signature and claims have been verified is remembered (by its
-//! SHA-256, with its claims), and later requests with the same bytes only re-check the times. Only
-//! verified tokens enter, so a client cannot fill the cache with garbage; the cache is emptied when the
-//! published keys change, so a token of a key that left the JWKS is checked again (and refused).
+//! SHA-256, with its claims and `kid`), and later requests with the same bytes only re-check the times
+//! and that the key is still published. Only verified tokens enter, so a client cannot fill the cache
+//! with garbage; the cache is emptied when the published keys change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,7 +29,14 @@ pub struct KeyRing {
     pub(crate) policy: KeyPolicy,
     es256: Validation,
     eddsa: Validation,
-    verified: Mutex<HashMap<[u8; 32], Claims>>,
+    verified: Mutex<HashMap<[u8; 32], Remembered>>,
+}
+
+/// A verified token's claims and the key that verified it.
+#[derive(Clone)]
+struct Remembered {
+    claims: Claims,
+    kid: String,
 }
 
 impl KeyRing {
@@ -57,8 +64,15 @@ impl KeyRing {
     /// One rotation pass ([`signing::maintain`]) at `now`, then a reload of the keys.
     pub fn sync(&self, conn: &mut DbConn, now: NaiveDateTime) -> Result<Changes, KeyError> {
         let (rows, changes) = signing::maintain(conn, &self.sealer, &self.policy, now)?;
-        self.install(KeySet::load(&rows, &self.sealer));
+        let loaded_at = portcullis_db::now().and_utc().timestamp();
+        self.install(KeySet::load(&rows, &self.sealer, loaded_at));
         Ok(changes)
+    }
+
+    /// How old the loaded keys may be for signing: a key made after they were loaded signs no
+    /// earlier than `prepublish` after it was made.
+    pub fn max_age(&self) -> i64 {
+        i64::try_from(self.policy.prepublish.as_secs()).unwrap_or(i64::MAX)
     }
 
     fn install(&self, set: KeySet) {
@@ -71,7 +85,7 @@ impl KeyRing {
         }
     }
 
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Claims>> {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Remembered>> {
         self.verified
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -81,9 +95,12 @@ impl KeyRing {
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let set = self.current();
         let remembered = self.remembered().get(&digest).cloned();
-        if let Some(claims) = remembered {
-            return in_time(claims, now);
+        // Its key must still be published: the set may have changed between the check that put it
+        // here and the clearing of the cache.
+        if let Some(remembered) = remembered.filter(|r| set.find(&r.kid, now).is_some()) {
+            return in_time(remembered.claims, now);
         }
         let header = decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         check_header(&header)?;
@@ -91,7 +108,6 @@ impl KeyRing {
             .kid
             .as_deref()
             .ok_or_else(|| TokenError::Invalid("no kid".into()))?;
-        let set = self.current();
         let key = set
             .find(kid, now)
             .ok_or_else(|| TokenError::Invalid(format!("unknown kid {kid:?}")))?;
@@ -113,7 +129,13 @@ impl KeyRing {
         if remembered.len() >= VERIFIED_CAPACITY {
             remembered.clear();
         }
-        remembered.insert(digest, claims.clone());
+        remembered.insert(
+            digest,
+            Remembered {
+                claims: claims.clone(),
+                kid: kid.to_owned(),
+            },
+        );
         Ok(claims)
     }
 }

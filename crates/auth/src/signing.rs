@@ -112,6 +112,13 @@ pub enum KeyError {
     /// Key generation failed (the system random source).
     #[error("signing key generation failed: {0}")]
     Crypto(&'static str),
+    /// A stored key does not open under this process's `JWT_SECRET`; nothing was changed.
+    #[error(
+        "signing key {0} does not open under this JWT_SECRET, so this process has another secret than the \
+         one that made the keys; nothing was changed. Use the deployment's JWT_SECRET, or delete the rows \
+         of signing_keys to start over with a new key (tokens signed so far stop verifying)"
+    )]
+    ForeignSecret(String),
 }
 
 /// A key as an instance holds it.
@@ -138,12 +145,17 @@ pub struct KeySet {
     /// Oldest activation first.
     keys: Vec<LoadedKey>,
     unusable: Vec<UnusableKey>,
+    /// When they were read from the database (seconds since the epoch).
+    loaded_at: i64,
 }
 
 impl KeySet {
-    /// Opens stored keys: public keys always, private keys with `sealer`.
-    pub fn load(rows: &[SigningKey], sealer: &Sealer) -> KeySet {
-        let mut set = KeySet::default();
+    /// Opens stored keys read at `loaded_at`: public keys always, private keys with `sealer`.
+    pub fn load(rows: &[SigningKey], sealer: &Sealer, loaded_at: i64) -> KeySet {
+        let mut set = KeySet {
+            loaded_at,
+            ..KeySet::default()
+        };
         for row in rows {
             let Some(alg) = SigningAlg::parse(&row.alg).filter(|a| *a != SigningAlg::Hs256) else {
                 set.unusable.push(UnusableKey {
@@ -199,10 +211,14 @@ impl KeySet {
         set
     }
 
-    /// The key that signs at `now`: the one activated last. `None` when there is none, or when its
+    /// The key that signs at `now`: the one activated last. `None` when there is none, when its
     /// private key did not open (an older key is never used instead: verifiers may already have
-    /// dropped it).
-    pub fn signing_key(&self, now: i64) -> Option<(&LoadedKey, &EncodingKey)> {
+    /// dropped it), or when the keys were loaded more than `max_age` seconds ago: a key made after
+    /// that may already sign elsewhere, and the one loaded here may be retired.
+    pub fn signing_key(&self, now: i64, max_age: i64) -> Option<(&LoadedKey, &EncodingKey)> {
+        if now - self.loaded_at > max_age {
+            return None;
+        }
         let key = self.keys.iter().rev().find(|k| k.activate_at <= now)?;
         key.signer.as_ref().map(|signer| (key, signer))
     }
@@ -233,6 +249,21 @@ impl KeySet {
     /// Keys that cannot sign here, and why (for the log and for start-up).
     pub fn unusable(&self) -> &[UnusableKey] {
         &self.unusable
+    }
+
+    /// The algorithms of the published keys, without repeats, oldest first.
+    pub fn algorithms(&self, now: i64) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for key in self
+            .keys
+            .iter()
+            .filter(|k| k.retire_after.is_none_or(|t| t > now))
+        {
+            if !names.contains(&key.alg.name()) {
+                names.push(key.alg.name());
+            }
+        }
+        names
     }
 
     /// Whether both sets publish the same keys.
@@ -364,11 +395,25 @@ impl Changes {
     }
 }
 
-/// One rotation pass at `now`, in one write transaction under the cross-instance lock: drops retired
-/// keys whose last token has expired, records a due successor as active and its predecessor as
-/// retired, makes the first key when there is none (it signs at once: no verifier can know a key
-/// yet), and makes the next key `prepublish` before the active one's rotation is due (or at once,
-/// when the configured algorithm changed). Returns the stored keys after the pass.
+/// How far back the first key's activation is dated: it can sign at once (no verifier knows any key
+/// yet), and an instance whose clock is behind by up to this much signs with it at once too.
+const FIRST_KEY_BACKDATE_SECS: i64 = 60;
+
+/// One rotation pass at `now` (or later: the clock is read again once the lock is held), in one write
+/// transaction under the cross-instance lock:
+///
+/// - refuses to change anything when a live key does not open under this process's `JWT_SECRET`
+///   (a process with another secret would make keys no other instance can sign with);
+/// - drops retired keys whose last token has expired;
+/// - makes the first key when no key is live (it signs at once: no verifier can know a key yet);
+/// - records the newest key whose time has come as active and the keys before it as retired (published
+///   until their last token expired);
+/// - makes the next key so that it is published at least `prepublish` before it signs: one refresh
+///   interval before that is needed for a rotation on schedule, at once when the configured algorithm
+///   changed.
+///
+/// A live key whose time has not come is never activated early, whatever this process's clock says
+/// about the others. Returns the stored keys after the pass.
 pub fn maintain(
     conn: &mut DbConn,
     sealer: &Sealer,
@@ -377,45 +422,46 @@ pub fn maintain(
 ) -> Result<(Vec<SigningKey>, Changes), KeyError> {
     write_transaction(conn, |conn| {
         signing_keys::lock(conn)?;
+        let now = now.max(portcullis_db::now());
+        let keys = signing_keys::all(conn)?;
+        let live: Vec<&SigningKey> = keys.iter().filter(|k| k.state != RETIRED).collect();
+        if let Some(foreign) = live
+            .iter()
+            .find(|k| sealer.open(&k.kid, &k.private_key_sealed).is_err())
+        {
+            return Err(KeyError::ForeignSecret(foreign.kid.clone()));
+        }
         let mut changes = Changes {
             deleted: signing_keys::delete_expired(conn, now)?,
             ..Changes::default()
         };
-        let keys = signing_keys::all(conn)?;
-        // The newest key whose time has come signs; every older active key is retired as of then.
-        let due = keys
-            .iter()
-            .rev()
-            .find(|k| k.state != RETIRED && k.activate_at <= now)
-            .or_else(|| keys.iter().find(|k| k.state == NEXT));
-        if let Some(due) = due {
-            let since = due.activate_at.min(second_of(now));
+        if live.is_empty() {
+            let since = second_of(now) - chrono::Duration::seconds(FIRST_KEY_BACKDATE_SECS);
+            let first = create(conn, sealer, policy.alg, ACTIVE, now, since)?;
+            changes.created.push((first.kid, since));
+        } else if let Some(due) = live.iter().rev().find(|k| k.activate_at <= now) {
+            let since = due.activate_at;
             if due.state != ACTIVE {
                 signing_keys::activate(conn, &due.kid, since)?;
                 changes.activated.push(due.kid.clone());
             }
-            for older in keys
-                .iter()
-                .filter(|k| k.state != RETIRED && k.kid != due.kid && k.activate_at <= since)
-            {
+            for older in live.iter().filter(|k| k.kid != due.kid && k.activate_at <= since) {
                 signing_keys::retire(conn, &older.kid, since, since + policy.overlap())?;
                 changes.retired.push(older.kid.clone());
             }
-        } else {
-            let first = create(conn, sealer, policy.alg, ACTIVE, now, now)?;
-            changes.created.push((first.kid, now));
         }
         let keys = signing_keys::all(conn)?;
         let active = keys.iter().rev().find(|k| k.state == ACTIVE);
         let pending = keys.iter().any(|k| k.state == NEXT);
         if let (Some(active), false) = (active, pending) {
-            let prepublish = to_chrono(policy.prepublish);
-            let earliest = now + prepublish;
+            let earliest = now + to_chrono(policy.prepublish);
             let activate_at = if active.alg != policy.alg.name() {
                 Some(earliest)
             } else {
                 let due = active.activate_at + to_chrono(policy.rotation);
-                (due <= earliest).then_some(due.max(earliest))
+                // Made a refresh interval early, so that the next pass finds it and it takes over
+                // exactly when due (rotations do not drift later by a pass each time).
+                (due <= earliest + to_chrono(policy.refresh)).then_some(due.max(earliest))
             };
             if let Some(activate_at) = activate_at {
                 let next = create(conn, sealer, policy.alg, NEXT, now, activate_at)?;
@@ -476,6 +522,54 @@ mod tests {
             thumbprint(SigningAlg::EdDsa, &public),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
+    }
+
+    fn stored(alg: SigningAlg, sealer: &Sealer, activate_at: NaiveDateTime) -> SigningKey {
+        let (public, pkcs8) = generate(alg).unwrap();
+        let kid = thumbprint(alg, &public);
+        SigningKey {
+            private_key_sealed: sealer.seal(&kid, &pkcs8),
+            kid,
+            alg: alg.name().into(),
+            state: ACTIVE.into(),
+            public_key: URL_SAFE_NO_PAD.encode(&public),
+            created_at: activate_at,
+            activate_at,
+            activated_at: None,
+            retired_at: None,
+            retire_after: None,
+        }
+    }
+
+    #[test]
+    fn only_a_due_fresh_openable_key_signs() {
+        let sealer = sealer(b"secret-0123456789abcdef-0123456789abcdef");
+        let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let old = stored(SigningAlg::Es256, &sealer, t0);
+        let new = stored(
+            SigningAlg::Es256,
+            &sealer,
+            t0 + chrono::Duration::milliseconds(100_500),
+        );
+        let now = t0.and_utc().timestamp();
+        let set = KeySet::load(&[old.clone(), new.clone()], &sealer, now);
+        let kid_at = |at: i64, max_age: i64| set.signing_key(at, max_age).map(|(k, _)| k.kid.clone());
+        assert_eq!(kid_at(now + 100, 600), Some(old.kid.clone()));
+        // 100.5 s after t0 is rounded up: the new key signs from 101 s, never before its time.
+        assert_eq!(kid_at(now + 101, 600), Some(new.kid.clone()));
+        // Keys loaded too long ago sign nothing.
+        assert_eq!(kid_at(now + 601, 600), None);
+        // A due key that does not open is not replaced by an older one.
+        let foreign = super::sealer(b"another-secret-0123456789abcdef-0123456");
+        let mixed = KeySet::load(
+            &[old, stored(SigningAlg::Es256, &foreign, new.activate_at)],
+            &sealer,
+            now,
+        );
+        assert!(mixed.signing_key(now + 200, 600).is_none());
+        assert_eq!(mixed.unusable().len(), 1);
     }
 
     #[test]

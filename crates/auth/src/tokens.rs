@@ -55,12 +55,26 @@ pub enum TokenError {
 /// Why an access token could not be signed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    /// No loaded key signs now (none made yet, or the active one does not open under `JWT_SECRET`).
-    #[error("no signing key is usable now")]
+    /// No loaded key signs now: none was loaded recently enough (the rotation passes fail, so the
+    /// database is unreachable), or the active one does not open under `JWT_SECRET`.
+    #[error("no signing key is usable now (loaded too long ago, or sealed under another JWT_SECRET)")]
     NoKey,
     /// The JWT library refused.
     #[error("signing failed: {0}")]
     Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+impl From<SignError> for portcullis_web::ApiError {
+    fn from(err: SignError) -> Self {
+        match err {
+            // Keys go stale only while rotation passes fail, which is a database that does not answer.
+            SignError::NoKey => portcullis_web::ApiError::ServiceUnavailable {
+                cause: err.to_string(),
+                retry_after_secs: 5,
+            },
+            SignError::Jwt(_) => portcullis_web::ApiError::internal(err),
+        }
+    }
 }
 
 /// Signs and verifies access tokens (with the key ring, or with `JWT_SECRET` under HS256), and
@@ -162,7 +176,7 @@ impl TokenKeys {
             }
             Signing::Keys(ring) => {
                 let set = ring.current();
-                let (key, signer) = set.signing_key(now).ok_or(SignError::NoKey)?;
+                let (key, signer) = set.signing_key(now, ring.max_age()).ok_or(SignError::NoKey)?;
                 let mut header = Header::new(key.alg.jwt());
                 header.typ = Some(ACCESS_TYP.to_owned());
                 header.kid = Some(key.kid.clone());

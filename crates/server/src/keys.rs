@@ -36,10 +36,8 @@ pub(crate) async fn first_pass(auth: &web::Data<Auth>, pool: &Pool) -> Result<()
         .ring()
         .ok_or_else(|| StartupError::Keys("no key ring".into()))?;
     let set = ring.current();
-    if set
-        .signing_key(portcullis_db::now().and_utc().timestamp())
-        .is_none()
-    {
+    let now = portcullis_db::now().and_utc().timestamp();
+    if set.signing_key(now, ring.max_age()).is_none() {
         let reasons: Vec<String> = set.unusable().iter().map(ToString::to_string).collect();
         return Err(StartupError::Keys(format!(
             "no usable signing key ({}). If JWT_SECRET changed, restore it; or delete the rows of \
@@ -125,8 +123,8 @@ pub fn command(settings: &Settings, action: &str) -> Result<String, String> {
             (headline, keys)
         }
         "list" => {
-            let (keys, _) =
-                signing::maintain(&mut conn, &sealer, &policy, now).map_err(|err| err.to_string())?;
+            // Read only: a rotation pass belongs to the servers, with the deployment's settings.
+            let keys = portcullis_db::signing_keys::all(&mut conn).map_err(|err| err.to_string())?;
             (format!("{} signing key(s), oldest first", keys.len()), keys)
         }
         other => return Err(format!("unknown keys command {other:?}: use rotate or list")),

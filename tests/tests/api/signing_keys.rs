@@ -150,10 +150,18 @@ fn fast_rotation(vars: &mut HashMap<String, String>) {
 }
 
 fn keys_command(app: &TestApp, customize: fn(&mut HashMap<String, String>), action: &str) -> String {
+    try_keys_command(app, customize, action).unwrap()
+}
+
+fn try_keys_command(
+    app: &TestApp,
+    customize: fn(&mut HashMap<String, String>),
+    action: &str,
+) -> Result<String, String> {
     let mut vars = base_vars(&app.db);
     customize(&mut vars);
     let settings = portcullis_server::Settings::from_vars(&vars).unwrap();
-    portcullis_server::keys::command(&settings, action).unwrap()
+    portcullis_server::keys::command(&settings, action)
 }
 
 #[actix_web::test]
@@ -203,9 +211,9 @@ async fn a_rotation_publishes_first_switches_later_and_keeps_old_tokens_valid_un
     let published_since =
         published_since.expect("a token was signed with a key the JWKS did not publish yet");
     // Published 3 s before signing; this instance may load the new key up to 1 s (its reload) late,
-    // and this loop looks only every few hundred milliseconds.
+    // and this loop looks every 200 ms or so.
     assert!(
-        published_since.elapsed() >= Duration::from_secs(1),
+        published_since.elapsed() >= Duration::from_millis(1500),
         "published only {:?} before it signed",
         published_since.elapsed()
     );
@@ -217,16 +225,27 @@ async fn a_rotation_publishes_first_switches_later_and_keeps_old_tokens_valid_un
         verify_with_jwks(&set, token, &app.address).unwrap();
         app.bearer(token).get("/api/v1/me").await.expect(200);
     }
-    let listed = keys_command(&app, fast_rotation, "list");
-    let state_of = |kid: &str| {
+    // The server's next pass (within a second) records the switch; `keys list` only reads.
+    let state_of = |listed: &str, kid: &str| {
         listed
             .lines()
             .find(|line| line.starts_with(kid))
             .and_then(|line| line.split_whitespace().nth(2))
             .map(str::to_owned)
     };
-    assert_eq!(state_of(&first_kid).as_deref(), Some("retired"), "{listed}");
-    assert_eq!(state_of(&new_kid).as_deref(), Some("active"), "{listed}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed = keys_command(&app, fast_rotation, "list");
+        let states = (state_of(&listed, &first_kid), state_of(&listed, &new_kid));
+        if states == (Some("retired".into()), Some("active".into())) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the switch was never recorded: {listed}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The replaced key leaves the JWKS, but not before the last token it signed has expired.
     let last_exp = exp_of(&last_old_token);
@@ -428,7 +447,8 @@ async fn forged_tokens_are_refused() {
             "the genuine signature on another header",
             format!(
                 "{}.{}",
-                URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "typ": "JWT", "kid": kid}).to_string()),
+                URL_SAFE_NO_PAD
+                    .encode(json!({"alg": "ES256", "typ": "at+jwt", "kid": kid, "cty": "other"}).to_string()),
                 genuine.split_once('.').unwrap().1
             ),
         ),
@@ -472,4 +492,52 @@ async fn tokens_of_keys_that_are_gone_stop_working_at_once() {
         .get("/api/v1/me")
         .await
         .expect(200);
+}
+
+fn other_secret(vars: &mut HashMap<String, String>) {
+    vars.insert(
+        "JWT_SECRET".into(),
+        "another-jwt-secret-0123456789abcdef-0123456789".into(),
+    );
+}
+
+fn eddsa(vars: &mut HashMap<String, String>) {
+    vars.insert("JWT_ALG".into(), "EdDSA".into());
+}
+
+#[actix_web::test]
+async fn a_process_with_another_secret_changes_no_key_and_list_changes_nothing() {
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.user("secret@example.com").await;
+    let kid = kid_of(user.access());
+    let rows = || count_rows(&app, "signing_keys", "1 = 1");
+    assert_eq!(rows(), 1);
+
+    // A CLI run with the wrong secret (say, a forgotten production .env) makes no key.
+    let refused = try_keys_command(&app, other_secret, "rotate").unwrap_err();
+    assert!(
+        refused.contains("does not open under this JWT_SECRET"),
+        "{refused}"
+    );
+    assert_eq!(rows(), 1);
+    // Nor does an instance started with it: it refuses to start.
+    let vars = {
+        let mut vars = base_vars(&app.db.shared());
+        other_secret(&mut vars);
+        vars
+    };
+    let settings = portcullis_server::Settings::from_vars(&vars).unwrap();
+    let started = portcullis_server::Application::build(settings).await;
+    let err = started
+        .err()
+        .expect("an instance with another secret must not start")
+        .to_string();
+    assert!(err.contains("does not open under this JWT_SECRET"), "{err}");
+    assert_eq!(rows(), 1);
+
+    // `keys list` only reads, even with settings that would start a rotation.
+    let listed = keys_command(&app, eddsa, "list");
+    assert!(listed.contains(&kid), "{listed}");
+    assert_eq!(rows(), 1);
+    user.get("/api/v1/me").await.expect(200);
 }

@@ -70,7 +70,7 @@ pub fn token_response(
             chrono::Utc::now().timestamp(),
             ttl,
         )
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     let body = TokenResponse {
         access_token,
         token_type: "Bearer",

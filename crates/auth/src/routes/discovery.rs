@@ -26,6 +26,21 @@ pub async fn jwks(auth: web::Data<Auth>) -> HttpResponse {
     HttpResponse::Ok().insert_header(cacheable()).json(body)
 }
 
+/// The algorithms of the published keys (during a change of `JWT_ALG`, both), or HS256.
+fn algorithms(auth: &Auth) -> Vec<&'static str> {
+    match auth.keys.ring() {
+        Some(ring) => {
+            let published = ring.current().algorithms(chrono::Utc::now().timestamp());
+            if published.is_empty() {
+                vec![auth.keys.algorithm().name()]
+            } else {
+                published
+            }
+        }
+        None => vec![auth.keys.algorithm().name()],
+    }
+}
+
 /// `GET /.well-known/openid-configuration`: the issuer and where its keys are. Only what is true of
 /// this server is listed, plus the two members OpenID discovery requires that libraries check for
 /// (`subject_types_supported`, and the signing algorithm under `id_token_signing_alg_values_supported`:
@@ -37,6 +52,6 @@ pub async fn openid_configuration(auth: web::Data<Auth>) -> HttpResponse {
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [auth.keys.algorithm().name()],
+        "id_token_signing_alg_values_supported": algorithms(&auth),
     }))
 }

@@ -61,11 +61,13 @@ impl Reader<'_> {
         if rotation <= prepublish {
             self.problem("SIGNING_KEY_ROTATION_DAYS must be longer than SIGNING_KEY_PREPUBLISH_SECS".into());
         }
-        let cached = Duration::from_secs(CACHE_MAX_AGE_SECS) + refresh;
+        // The JWKS cache lifetime, one reload of the instance a verifier asked, and a minute for clock
+        // skew and slow passes.
+        let cached = Duration::from_secs(CACHE_MAX_AGE_SECS + 60) + refresh;
         if alg != SigningAlg::Hs256 && prepublish < cached {
             let message = format!(
                 "SIGNING_KEY_PREPUBLISH_SECS ({}) is shorter than the JWKS cache lifetime ({CACHE_MAX_AGE_SECS} s) \
-                 plus SIGNING_KEY_REFRESH_SECS: a verifier caching the JWKS may meet a key it does not know",
+                 plus SIGNING_KEY_REFRESH_SECS plus 60 s: a verifier caching the JWKS may meet a key it does not know",
                 prepublish.as_secs()
             );
             match app_env {

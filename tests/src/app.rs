@@ -21,6 +21,8 @@ pub struct TestApp {
     pub handle: ServerHandle,
     /// The server's identity state (its password hasher counts argon2 runs).
     pub auth: actix_web::web::Data<portcullis_auth::Auth>,
+    /// Where `/metrics` is served, when `METRICS_BIND_ADDR` was set.
+    pub metrics_address: Option<String>,
 }
 
 /// A password that passes the policy.
@@ -264,6 +266,7 @@ pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp 
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let auth = app.auth();
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -276,5 +279,6 @@ pub async fn spawn_app_on(db: TestDb, vars: HashMap<String, String>) -> TestApp 
         db,
         handle,
         auth,
+        metrics_address,
     }
 }

@@ -75,6 +75,7 @@ pub struct PasswordHasher {
     queue: Arc<Queue>,
     dummy_hash: String,
     runs: Arc<AtomicU64>,
+    shed: AtomicU64,
 }
 
 /// The outcome of checking a password.
@@ -110,6 +111,7 @@ impl PasswordHasher {
             queue: spawn_workers(concurrency, blocks),
             dummy_hash,
             runs: Arc::new(AtomicU64::new(0)),
+            shed: AtomicU64::new(0),
         })
     }
 
@@ -117,6 +119,16 @@ impl PasswordHasher {
     /// check that every sign-in path pays for one, whether or not the account exists.
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Jobs waiting for a hashing thread now.
+    pub fn queued(&self) -> usize {
+        self.queue.lock().jobs.len()
+    }
+
+    /// Jobs refused (queue full) or dropped after waiting too long, each answered 503, since start.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     /// Hashes a new password.
@@ -176,9 +188,12 @@ impl PasswordHasher {
         &self,
         job: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let busy = || ApiError::ServiceUnavailable {
-            cause: "password hashing queue is full".into(),
-            retry_after_secs: 1,
+        let busy = || {
+            self.shed.fetch_add(1, Ordering::Relaxed);
+            ApiError::ServiceUnavailable {
+                cause: "password hashing queue is full".into(),
+                retry_after_secs: 1,
+            }
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let deadline = Instant::now() + QUEUE_WAIT;

@@ -40,7 +40,9 @@ pub use conn::{Backend, DatabaseUrl, DbConn};
 pub use error::DbError;
 pub use ids::TenantId;
 pub use migrations::{applied_versions, migration_versions, revert_all_migrations, run_migrations};
-pub use pool::{build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions};
+pub use pool::{
+    build_observed_pool, build_pool, check_ready, connect, ping, Manager, Pool, PoolOptions, PoolWaits,
+};
 pub use sealed::{Sealer, Unsealable};
 pub use time::now;
 pub use tx::{lock_writes, write_transaction, WriteLock};

@@ -245,3 +245,18 @@ fn held<'a>(
         .find(id)
         .filter(mail_outbox::leased_by.eq(worker))
 }
+
+/// How many messages wait for delivery (or a retry), and how many were given up on and not yet
+/// deleted: the outbox gauges of the metrics.
+pub fn counts(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
+    let pending = mail_outbox::table
+        .filter(mail_outbox::sent_at.is_null())
+        .filter(mail_outbox::failed_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let failed = mail_outbox::table
+        .filter(mail_outbox::failed_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok((pending, failed))
+}

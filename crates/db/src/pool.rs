@@ -1,4 +1,5 @@
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -124,7 +125,44 @@ impl r2d2::ManageConnection for Manager {
 /// Builds the pool without opening a connection, so a server whose database is down still starts
 /// serving `/healthz` and recovers on its own when the database comes back.
 pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Pool {
+    build_observed_pool(url, options, Arc::default())
+}
+
+/// How often checkouts had to wait, for the metrics (r2d2 counts in-use and idle connections itself).
+#[derive(Debug, Default)]
+pub struct PoolWaits {
+    /// Checkouts that waited 1 ms or more and got a connection.
+    pub waited: AtomicU64,
+    /// Checkouts that gave up after `checkout_timeout` (answered 503).
+    pub timed_out: AtomicU64,
+}
+
+struct CountWaits(Arc<PoolWaits>);
+
+impl std::fmt::Debug for CountWaits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CountWaits")
+    }
+}
+
+impl r2d2::HandleEvent for CountWaits {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        // An idle connection is handed over in microseconds; a millisecond means the checkout waited
+        // for one to be returned or opened.
+        if event.duration() >= Duration::from_millis(1) {
+            self.0.waited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn handle_timeout(&self, _event: r2d2::event::TimeoutEvent) {
+        self.0.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// [`build_pool`], counting checkout waits into `waits`.
+pub fn build_observed_pool(url: &DatabaseUrl, options: &PoolOptions, waits: Arc<PoolWaits>) -> Pool {
     r2d2::Pool::builder()
+        .event_handler(Box::new(CountWaits(waits)))
         .max_size(options.max_size)
         .min_idle(Some(0))
         .connection_timeout(options.checkout_timeout)

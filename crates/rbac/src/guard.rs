@@ -6,7 +6,7 @@
 use std::future::{ready, Ready};
 use std::rc::Rc;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::Method;
 use actix_web::{Error, HttpMessage};
@@ -32,7 +32,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
     type Transform = GuardService<S>;
     type InitError = ();
@@ -57,9 +57,9 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<ServiceResponse<B>, Error>>;
+    type Future = LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, Error>>;
 
     forward_ready!(service);
 
@@ -72,19 +72,32 @@ where
             .map(|(_, guard)| *guard);
         let service = self.service.clone();
         Box::pin(async move {
-            match guard {
-                None | Some(Guard::Public) => {}
-                Some(Guard::User) => {
-                    let principal = Principal::resolve(req.request()).await?;
-                    req.extensions_mut().insert(principal);
-                }
+            // A refusal is answered here as a response, not an `Err`, so the outer middleware still
+            // sees the matched route (for its metrics label).
+            let refused = match guard {
+                None | Some(Guard::Public) => None,
+                Some(Guard::User) => match Principal::resolve(req.request()).await {
+                    Ok(principal) => {
+                        req.extensions_mut().insert(principal);
+                        None
+                    }
+                    Err(err) => Some(err),
+                },
                 Some(Guard::Tenant { scope, or_self }) => {
                     // Credentials now; standing and scope in the handler's one unit of work.
-                    let call = TenantCall::prepare(req.request(), scope, or_self)?;
-                    req.extensions_mut().insert(call);
+                    match TenantCall::prepare(req.request(), scope, or_self) {
+                        Ok(call) => {
+                            req.extensions_mut().insert(call);
+                            None
+                        }
+                        Err(err) => Some(err),
+                    }
                 }
+            };
+            match refused {
+                Some(err) => Ok(req.error_response(err).map_into_right_body()),
+                None => service.call(req).await.map(ServiceResponse::map_into_left_body),
             }
-            service.call(req).await
         })
     }
 }

@@ -63,6 +63,8 @@ pub struct Application {
     server: Server,
     auth: web::Data<Auth>,
     mail_worker: WorkerHandle,
+    /// The port and server of `/metrics`, when `METRICS_BIND_ADDR` is set.
+    metrics_server: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -75,7 +77,12 @@ impl Application {
         if !applied.is_empty() {
             log::info!("applied migrations: {}", applied.join(", "));
         }
-        let pool = web::Data::new(portcullis_db::build_pool(&settings.database_url, &settings.pool));
+        let waits = std::sync::Arc::new(portcullis_db::PoolWaits::default());
+        let pool = web::Data::new(portcullis_db::build_observed_pool(
+            &settings.database_url,
+            &settings.pool,
+            waits.clone(),
+        ));
         let listener = TcpListener::bind(settings.bind_addr).map_err(|source| StartupError::Bind {
             addr: settings.bind_addr,
             source,
@@ -121,6 +128,25 @@ impl Application {
             rate_limits.clone(),
             settings.maintenance_interval,
         );
+        let metrics = settings
+            .metrics_bind_addr
+            .map(|_| web::Data::new(crate::metrics::recorder()));
+        let metrics_server = match (settings.metrics_bind_addr, &metrics) {
+            (Some(addr), Some(metrics)) => {
+                let listener =
+                    TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, source })?;
+                let port = listener.local_addr()?.port();
+                log::info!("metrics on http://{}/metrics", listener.local_addr()?);
+                let sources = crate::metrics::Sources {
+                    metrics: metrics.clone(),
+                    auth: auth.clone(),
+                    pool: pool.get_ref().clone(),
+                    waits,
+                };
+                Some((port, crate::metrics::serve(listener, sources)?))
+            }
+            _ => None,
+        };
         let proxies = web::Data::new(proxies);
         let document = serde_json::to_vec(&crate::openapi::document())
             .map_err(|err| StartupError::Io(std::io::Error::other(err.to_string())))?;
@@ -128,8 +154,13 @@ impl Application {
         let app_auth = auth.clone();
         let server = HttpServer::new(move || {
             let api_quota = || rate_limits.for_routes(Quota::Api);
-            App::new()
-                .app_data(pool.clone())
+            let app = App::new();
+            // Without METRICS_BIND_ADDR nothing is recorded (the middleware finds no recorder).
+            let app = match &metrics {
+                Some(metrics) => app.app_data(metrics.clone()),
+                None => app,
+            };
+            app.app_data(pool.clone())
                 .app_data(auth.clone())
                 .app_data(proxies.clone())
                 .app_data(document.clone())
@@ -189,12 +220,18 @@ impl Application {
             server,
             auth: app_auth,
             mail_worker,
+            metrics_server,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on, when it is.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// The identity state the server runs with (tests read its password hasher's counters).
@@ -210,7 +247,15 @@ impl Application {
     /// Serves until a shutdown signal, letting in-flight requests finish, then lets the mail worker
     /// finish the message it is sending (what it claimed but did not start is given back).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         self.mail_worker.shutdown(MAIL_SHUTDOWN_GRACE).await;
         served
     }

@@ -9,7 +9,14 @@ use portcullis_server::{Application, Settings};
 const USAGE: &str = "usage: portcullis [serve | migrate | check-config | keys rotate | keys list]";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Read ahead of the other settings, so that configuration errors are logged in the chosen format
+    // too; a wrong value is reported with them and falls back to text meanwhile.
+    let _ = dotenvy::dotenv();
+    let format = std::env::var("LOG_FORMAT")
+        .ok()
+        .and_then(|name| portcullis_server::config::LogFormat::parse(name.trim()))
+        .unwrap_or(portcullis_server::config::LogFormat::Text);
+    portcullis_server::logging::init(format);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match args.as_slice() {
         [] => "serve",

@@ -11,6 +11,7 @@ mod client;
 mod email;
 mod error;
 mod extract;
+pub mod metrics;
 mod middleware;
 mod page;
 mod rate_limit;

@@ -6,10 +6,11 @@ use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
+use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 use std::time::Instant;
 
+use crate::metrics::Metrics;
 use crate::{problem_body, ApiError};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,6 +79,7 @@ pub async fn finish_response(
     // The inner request must not be cloned while it is in flight (actix needs it uniquely owned for
     // routing), so an inner `Err` carries no request: it is finished as a bare response and handed back
     // as an error whose response is exactly that.
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let outcome = next.call(req).await;
     let (http_req, response) = match outcome {
         Ok(response) => {
@@ -86,16 +88,30 @@ pub async fn finish_response(
         }
         Err(err) => (None, HttpResponse::from_error(err)),
     };
-    let mut response = finish(response, &request_id, policy, docs).await;
+    let (mut response, code) = finish(response, &request_id, policy, docs).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    if let Some(metrics) = metrics {
+        // Every route's guards and limits answer through `Ok`, so the matched template is known
+        // here; an `Err` from inside is counted as unmatched.
+        let route = http_req.as_ref().and_then(HttpRequest::match_pattern);
+        metrics.request(
+            method.as_str(),
+            route.as_deref(),
+            status,
+            elapsed,
+            code.as_deref(),
+        );
+    }
     log::info!(
         target: "portcullis::access",
-        "request_id={} method={} path={:?} status={} duration_ms={:.3} peer={}",
-        request_id.0,
-        method,
-        path,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0,
-        peer,
+        request_id = request_id.0.as_str(),
+        method = method.as_str(),
+        path = path.as_str(),
+        status = status,
+        duration_ms = (elapsed * 1_000_000.0).round() / 1000.0,
+        peer = peer.as_str();
+        "request"
     );
     match http_req {
         Some(http_req) => Ok(ServiceResponse::new(http_req, response)),
@@ -117,16 +133,17 @@ impl std::fmt::Display for Finished {
     }
 }
 
+/// The finished response, and its problem code when it is an error.
 async fn finish(
     response: HttpResponse,
     request_id: &RequestId,
     policy: SecurityPolicy,
     docs: bool,
-) -> HttpResponse {
-    let mut response = if response.status().is_client_error() || response.status().is_server_error() {
+) -> (HttpResponse, Option<String>) {
+    let (mut response, code) = if response.status().is_client_error() || response.status().is_server_error() {
         as_problem(response, request_id).await
     } else {
-        response
+        (response, None)
     };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
@@ -147,23 +164,27 @@ async fn finish(
     if policy.hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
-    response
+    (response, code)
 }
 
 /// Gives an error response the problem+json shape with `request_id`, keeping its status and headers
 /// (`Retry-After`, `WWW-Authenticate`, `Allow`). Our own problems get the id added; a documented JSON
 /// body is left alone; anything else (actix's empty 405, a CORS or rate-limiter text body) is
 /// replaced by a problem for its status.
-async fn as_problem(response: HttpResponse, request_id: &RequestId) -> HttpResponse {
+async fn as_problem(response: HttpResponse, request_id: &RequestId) -> (HttpResponse, Option<String>) {
     let status = response.status();
     if status.is_server_error() {
         match response.error() {
             Some(err) => log::error!(
-                "request_id={} status={} error={err}",
-                request_id.0,
-                status.as_u16()
+                request_id = request_id.0.as_str(),
+                status = status.as_u16();
+                "{err}"
             ),
-            None => log::error!("request_id={} status={}", request_id.0, status.as_u16()),
+            None => log::error!(
+                request_id = request_id.0.as_str(),
+                status = status.as_u16();
+                "server error"
+            ),
         }
     }
     let content_type = response
@@ -173,7 +194,7 @@ async fn as_problem(response: HttpResponse, request_id: &RequestId) -> HttpRespo
         .unwrap_or("");
     if content_type.starts_with("application/json") {
         // A deliberate JSON answer (`/readyz`'s `{"status":"unavailable"}`) keeps its documented shape.
-        return response;
+        return (response, None);
     }
     let is_problem = content_type.starts_with(PROBLEM_JSON);
     let (mut head, body) = response.into_parts();
@@ -187,10 +208,11 @@ async fn as_problem(response: HttpResponse, request_id: &RequestId) -> HttpRespo
     if let Some(fields) = problem.as_object_mut() {
         fields.insert("request_id".into(), json!(request_id.0));
     }
+    let code = problem.get("code").and_then(Value::as_str).map(str::to_owned);
     head.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     head.headers_mut().remove(header::CONTENT_LENGTH);
-    head.set_body(BoxBody::new(problem.to_string()))
+    (head.set_body(BoxBody::new(problem.to_string())), code)
 }
 
 /// The problem for an error status raised outside our handlers.

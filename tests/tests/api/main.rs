@@ -16,6 +16,7 @@ mod isolation;
 mod json_bodies;
 mod login;
 mod matrix;
+mod metrics;
 mod mfa;
 mod migrations;
 mod names;

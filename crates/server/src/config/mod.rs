@@ -4,7 +4,7 @@
 //! Each area reads its own variables in its own file: `reader` (reading and collecting problems),
 //! `database`, `secrets` (and their strength checks), `cors`, `limits` (rate limits and trusted
 //! proxies), `hashing`, `tls` (the certificate, parsed once), `oauth` (GitHub and redirect targets),
-//! `mail` (transport, sender, limits, token lifetimes), `signing` (`JWT_ALG`, key rotation) and `production` (the rules production adds). This file puts the pieces together.
+//! `mail` (transport, sender, limits, token lifetimes), `signing` (`JWT_ALG`, key rotation), `observability` (metrics address, log format) and `production` (the rules production adds). This file puts the pieces together.
 
 mod cors;
 mod database;
@@ -12,6 +12,7 @@ mod hashing;
 mod limits;
 mod mail;
 mod oauth;
+mod observability;
 mod production;
 mod reader;
 mod secrets;
@@ -33,6 +34,7 @@ pub use cors::CorsOrigins;
 pub use limits::RateLimits;
 pub use mail::MailSettings;
 pub use oauth::GithubSettings;
+pub use observability::LogFormat;
 pub use reader::ConfigErrors;
 pub use secrets::Secret;
 pub use signing::SigningSettings;
@@ -102,6 +104,10 @@ pub struct Settings {
     pub mail: MailSettings,
     /// `JWT_ALG` and `SIGNING_KEY_*`.
     pub signing: SigningSettings,
+    /// `METRICS_BIND_ADDR`: where `/metrics` is served (off when unset).
+    pub metrics_bind_addr: Option<SocketAddr>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -136,6 +142,8 @@ impl Settings {
         let cors_allowed_origins = reader.cors(app_env);
         let mail = reader.mail(app_env, &data_dir);
         let signing = reader.signing(app_env);
+        let metrics_bind_addr = reader.metrics_bind_addr();
+        let log_format = reader.log_format();
         let pool = reader.pool();
         let access_ttl = reader.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60, 1);
         let refresh_ttl = reader.seconds("REFRESH_TOKEN_TTL_SECS", 30 * DAY, 1);
@@ -214,6 +222,8 @@ impl Settings {
             maintenance_interval,
             mail,
             signing,
+            metrics_bind_addr,
+            log_format,
         })
     }
 }

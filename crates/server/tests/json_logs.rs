@@ -1,0 +1,90 @@
+//! `LOG_FORMAT=json` on the real binary: every line on stderr is one JSON object, and the access line
+//! of a request carries its request id as a field.
+
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str, request_id: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: {request_id}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+#[test]
+fn every_line_is_a_json_object_and_access_lines_carry_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LOG_FORMAT", "json")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/db.sqlite", dir.path().display()),
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATA_DIR", dir.path().join("data"))
+        .env("JWT_SECRET", "log-test-jwt-secret-0123456789abcdef-0123")
+        .env("SESSION_SECRET", "s".repeat(64))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        if let Some(answer) = get(port, "/healthz", "log-test-0001") {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "the server never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    get(port, "/no/such/route", "log-test-0002").unwrap();
+    // SIGTERM would be gentler, but the lines were written before the answers were sent.
+    std::thread::sleep(Duration::from_millis(200));
+    server.kill().unwrap();
+    let mut stderr = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    server.wait().unwrap();
+
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    for line in &lines {
+        for key in ["ts", "level", "target", "msg"] {
+            assert!(line[key].is_string(), "{key} missing: {line}");
+        }
+    }
+    let access = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["target"] == "portcullis::access" && l["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id} in {stderr}"))
+            .clone()
+    };
+    let first = access("log-test-0001");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["method"], "GET");
+    assert_eq!(access("log-test-0002")["status"], 404);
+}

@@ -1,6 +1,6 @@
 //! Helpers for the black-box tests: a fresh database per test (SQLite file, or a PostgreSQL database
 //! created on `TEST_POSTGRES_URL` and dropped afterwards), the real server started in-process on a free
-//! port, and a TCP proxy that can cut the server off from PostgreSQL.
+//! port, a TCP proxy that can cut the server off from PostgreSQL, and Redis (shared or private).
 //!
 //! Tests act through typed actors ([`User`], [`Member`], [`ApiKey`], [`Caller`]) whose
 //! `get/post/put/patch/delete` ([`RequestHelper`]) return a [`Response`] read in full, with
@@ -15,6 +15,7 @@ mod assertions;
 mod db;
 mod http;
 mod proxy;
+mod redis;
 mod smtp;
 mod totp;
 
@@ -26,5 +27,6 @@ pub use assertions::{action_names, assert_security_headers, field_codes, problem
 pub use db::{count_rows, execute_sql, postgres_admin_url, replace_database, sql_time, TestDb};
 pub use http::{Browser, Caller, Request, RequestHelper, Response};
 pub use proxy::TcpProxy;
+pub use redis::{redis_url, unique_prefix, PrivateRedis};
 pub use smtp::{ReceivedMail, SmtpSink};
 pub use totp::{amr, fresh_step, totp_code, wrong_totp_code};

@@ -20,7 +20,8 @@ use portcullis_auth::{Auth, AuthConfig};
 use portcullis_db::DbError;
 use portcullis_mail::{MailConfig, Mailer, WorkerHandle};
 use portcullis_web::{
-    finish_response, not_found, path_config, query_config, Quota, RateLimits, SecurityPolicy, TrustedProxies,
+    finish_response, not_found, path_config, query_config, Quota, RateLimits, SecurityPolicy, SharedTier,
+    TrustedProxies,
 };
 
 use crate::config::{AppEnv, CorsOrigins, Settings};
@@ -123,6 +124,13 @@ impl Application {
             (limits.api_per_sec, limits.api_burst),
         )
         .ok_or_else(|| StartupError::RateLimit("quotas need a positive rate and burst".into()))?;
+        let rate_limits = match &settings.redis {
+            Some(redis) => rate_limits.with_shared(
+                SharedTier::new(&redis.url, &redis.key_prefix).map_err(StartupError::RateLimit)?,
+            ),
+            None => rate_limits,
+        };
+        let shared_tier = rate_limits.shared().cloned().map(web::Data::new);
         crate::maintenance::spawn(
             pool.get_ref().clone(),
             rate_limits.clone(),
@@ -158,6 +166,11 @@ impl Application {
             // Without METRICS_BIND_ADDR nothing is recorded (the middleware finds no recorder).
             let app = match &metrics {
                 Some(metrics) => app.app_data(metrics.clone()),
+                None => app,
+            };
+            // `/readyz` reports Redis when there is one.
+            let app = match &shared_tier {
+                Some(shared) => app.app_data(shared.clone()),
                 None => app,
             };
             app.app_data(pool.clone())

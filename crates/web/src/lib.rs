@@ -28,7 +28,7 @@ pub use extract::{
 };
 pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};
-pub use rate_limit::{client_key, ClientGovernor, ClientKey, Quota, QuotaMiddleware, RateLimits};
+pub use rate_limit::{client_key, ClientGovernor, ClientKey, Quota, QuotaMiddleware, RateLimits, SharedTier};
 pub use routes::{op, route, Guard, Op, QueryParam, RouteDef, Schemas, LIST_QUERY};
 pub use text::TextRule;
 pub use time::{double_option, rfc3339};

@@ -12,6 +12,7 @@ mod email;
 mod github;
 mod headers;
 mod housekeeping;
+mod instances;
 mod isolation;
 mod json_bodies;
 mod login;

@@ -34,7 +34,7 @@ pub use cors::CorsOrigins;
 pub use limits::RateLimits;
 pub use mail::MailSettings;
 pub use oauth::GithubSettings;
-pub use observability::LogFormat;
+pub use observability::{LogFormat, RedisSettings};
 pub use reader::ConfigErrors;
 pub use secrets::Secret;
 pub use signing::SigningSettings;
@@ -108,6 +108,8 @@ pub struct Settings {
     pub metrics_bind_addr: Option<SocketAddr>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `REDIS_URL` and `REDIS_KEY_PREFIX`, when the rate limits are shared.
+    pub redis: Option<RedisSettings>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -144,6 +146,7 @@ impl Settings {
         let signing = reader.signing(app_env);
         let metrics_bind_addr = reader.metrics_bind_addr();
         let log_format = reader.log_format();
+        let redis = reader.redis();
         let pool = reader.pool();
         let access_ttl = reader.seconds("ACCESS_TOKEN_TTL_SECS", 15 * 60, 1);
         let refresh_ttl = reader.seconds("REFRESH_TOKEN_TTL_SECS", 30 * DAY, 1);
@@ -224,6 +227,7 @@ impl Settings {
             signing,
             metrics_bind_addr,
             log_format,
+            redis,
         })
     }
 }

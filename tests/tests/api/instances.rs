@@ -1,0 +1,130 @@
+//! Several instances on one database and one Redis: a shared rate-limit quota, a Redis outage that
+//! fails no request, and revocation seen by every instance. (Mail delivered once by two instances is
+//! in `email.rs`; a key rotation seen by both in `signing_keys.rs`.)
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use portcullis_tests::{redis_url, spawn_app_with, unique_prefix, PrivateRedis, RequestHelper, TestApp};
+use serde_json::{json, Value};
+
+/// Sign-in quota of `burst` at once, then one a minute; counted in `redis` under `prefix` when given.
+fn limited(vars: &mut HashMap<String, String>, burst: u32, redis: Option<(&str, &str)>) {
+    vars.insert("RATE_LIMIT_ENABLED".into(), "true".into());
+    vars.insert("RATE_LIMIT_AUTH_PER_MIN".into(), "1".into());
+    vars.insert("RATE_LIMIT_AUTH_BURST".into(), burst.to_string());
+    if let Some((url, prefix)) = redis {
+        vars.insert("REDIS_URL".into(), url.into());
+        vars.insert("REDIS_KEY_PREFIX".into(), prefix.into());
+    }
+}
+
+/// A sign-in with a wrong password for a new address each time (so the per-account back-off, which
+/// starts at the fifth failure for one address, never answers instead of the rate limit).
+fn wrong_login() -> Value {
+    let email = format!("nobody-{}@example.com", uuid::Uuid::now_v7().simple());
+    json!({"email": email, "password": "not a real password"})
+}
+
+/// The statuses of `n` sign-in attempts, alternating between the instances.
+async fn alternate(instances: &[&TestApp], n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let app = instances[i % instances.len()];
+        let response = app.anonymous().post("/api/v1/auth/login", &wrong_login()).await;
+        if response.status() == 429 {
+            response.expect_problem(429, "rate_limited");
+        }
+        statuses.push(response.status());
+    }
+    statuses
+}
+
+#[actix_web::test]
+async fn a_client_alternating_between_instances_meets_one_shared_quota() {
+    let Some(url) = redis_url() else { return };
+    // The answer key: without Redis, each instance counts alone and the client gets twice the quota.
+    let alone = spawn_app_with(|vars| limited(vars, 4, None)).await;
+    let alone_too = alone.second_instance(|vars| limited(vars, 4, None)).await;
+    let statuses = alternate(&[&alone, &alone_too], 10).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 8, "{statuses:?}");
+
+    let prefix = unique_prefix();
+    let first = spawn_app_with(|vars| limited(vars, 4, Some((&url, &prefix)))).await;
+    let second = first
+        .second_instance(|vars| limited(vars, 4, Some((&url, &prefix))))
+        .await;
+    let statuses = alternate(&[&first, &second], 10).await;
+    assert_eq!(statuses, [401, 401, 401, 401, 429, 429, 429, 429, 429, 429]);
+    let ready = first.anonymous().get("/readyz").await.expect(200);
+    assert_eq!(ready, json!({"status": "ready", "redis": "up"}));
+}
+
+#[actix_web::test]
+async fn a_redis_outage_fails_no_request_and_each_instance_falls_back_to_its_own_limits() {
+    let Some(mut redis) = PrivateRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix();
+    let first = spawn_app_with(|vars| limited(vars, 3, Some((&url, &prefix)))).await;
+    let second = first
+        .second_instance(|vars| limited(vars, 3, Some((&url, &prefix))))
+        .await;
+    // Shared while Redis answers: 3 in all.
+    assert_eq!(alternate(&[&first, &second], 4).await, [401, 401, 401, 429]);
+
+    redis.stop();
+    // No request fails: every answer is the sign-in's own (401) or a limit (429), never a 5xx. Each
+    // instance now counts alone, with a fresh allowance of 3.
+    for app in [&first, &second] {
+        let started = Instant::now();
+        assert_eq!(alternate(&[app], 5).await, [401, 401, 401, 429, 429]);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let ready = app.anonymous().get("/readyz").await.expect(200);
+        assert_eq!(ready, json!({"status": "ready", "redis": "down"}));
+    }
+    // Other routes keep working meanwhile.
+    first.anonymous().get("/healthz").await.expect(200);
+
+    // Redis returns (empty): the instances share a quota again.
+    redis.resume().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = first.anonymous().get("/readyz").await.expect(200);
+        if ready["redis"] == "up" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Redis never counted as up again: {ready}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Give the second instance's second of rest time to end, then both count in Redis again.
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(alternate(&[&first, &second], 5).await, [401, 401, 401, 429, 429]);
+}
+
+#[actix_web::test]
+async fn logout_on_one_instance_is_refused_on_the_other_at_the_next_request() {
+    let first = spawn_app_with(|_| {}).await;
+    let second = first.second_instance(|_| {}).await;
+    let user = first.user("two@example.com").await;
+    let on_second = second.bearer(user.access());
+    on_second.get("/api/v1/me").await.expect(200);
+    user.post("/api/v1/auth/logout", None).await.expect(204);
+    on_second
+        .get("/api/v1/me")
+        .await
+        .expect_problem(401, "invalid_token");
+    second
+        .anonymous()
+        .post("/api/v1/auth/refresh", &json!({"refresh_token": user.refresh()}))
+        .await
+        .expect(401);
+}

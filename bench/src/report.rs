@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use crate::crypto::TokenCost;
 use crate::load::Latencies;
 use crate::plan::Plan;
-use crate::results::{BackendResult, Ratio};
+use crate::results::{median, BackendResult, Ratio};
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -170,6 +170,38 @@ pub fn write(
             "**S8 memory**: {:.0} MiB resident when idle, {:.0} MiB at most during S6.\n",
             result.idle_rss, result.s6_rss
         );
+        match &result.instances {
+            Some(instances) => {
+                let (redis, two) = (&instances.redis, &instances.two);
+                let (low, high) = spread(&redis.rounds);
+                let _ = writeln!(
+                    md,
+                    "**S9 several instances** (one machine, so overhead rather than scaling; rate limits on with \
+                     quotas no request reaches): authenticated reads with the limits counted in Redis {:.0} req/s \
+                     against {:.0} req/s counted in memory, ratio **{:.2}** ({low:.2}–{high:.2}); under that closed loop \
+                     the p50 is {:.2} ms against {:.2} ms ({:+.0} µs with the Redis check). The same reads alternating \
+                     between two instances sharing that Redis: {:.0} req/s against {:.0} req/s on one, ratio **{:.2}**; \
+                     errors {} and {}.\n",
+                    redis.ours,
+                    redis.baseline,
+                    median(&redis.rounds),
+                    redis.p50,
+                    redis.baseline_p50,
+                    (redis.p50 - redis.baseline_p50) * 1000.0,
+                    two.ours,
+                    two.baseline,
+                    median(&two.rounds),
+                    redis.errors,
+                    two.errors
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "**S9 several instances**: not measured (no Redis answered).\n"
+                );
+            }
+        }
     }
     let (costs, hash_us) = tokens;
     let _ = writeln!(
@@ -265,4 +297,10 @@ fn chart(path: &Path, results: &[BackendResult]) -> Result<(), Box<dyn std::erro
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+fn spread(rounds: &[f64]) -> (f64, f64) {
+    let min = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
 }

@@ -42,6 +42,8 @@ pub struct Alternation {
     pub p50: f64,
     /// Median of Portcullis's per-round p99 latencies (ms).
     pub p99: f64,
+    /// Median of the baseline's per-round median latencies (ms).
+    pub baseline_p50: f64,
 }
 
 impl Ratio {
@@ -130,4 +132,15 @@ pub struct BackendResult {
     pub idle_rss: f64,
     /// S8: peak resident memory during S6 (MiB).
     pub s6_rss: f64,
+    /// S9, when a Redis answered.
+    pub instances: Option<Instances>,
+}
+
+/// S9: rate limits in Redis and two instances, on the same machine (overhead, not scaling).
+pub struct Instances {
+    /// Authenticated reads on one instance counting its limits in Redis, against one counting them in
+    /// memory.
+    pub redis: Alternation,
+    /// The same reads alternating between two instances counting in Redis, against one of them alone.
+    pub two: Alternation,
 }

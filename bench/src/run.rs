@@ -104,26 +104,14 @@ fn run_backend(
     let parsed = DatabaseUrl::parse(&url).map_err(fail("database url"))?;
     let seeded = seed::seed(&parsed, plan.size)?;
     let (app_port, base_port) = (free_port()?, free_port()?);
-    let app = Process(
-        Command::new(portcullis)
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &url)
-            .env("BIND_ADDR", format!("127.0.0.1:{app_port}"))
-            .env("RATE_LIMIT_ENABLED", "false")
-            .env("HASH_CONCURRENCY", plan.hash_concurrency.to_string())
-            .env("RUST_LOG", "warn")
-            .env("JWT_SECRET", "bench-jwt-secret-0123456789abcdef-0123456789")
-            .env(
-                "SESSION_SECRET",
-                "bench-session-secret-0123456789abcdef-0123456789abcdef-0123456789",
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(fail("start portcullis"))?,
-    );
+    let app = spawn_portcullis(
+        portcullis,
+        &dir,
+        &url,
+        app_port,
+        plan,
+        &[("RATE_LIMIT_ENABLED", "false".into())],
+    )?;
     let baseline = Process(
         Command::new(std::env::current_exe().map_err(fail("own path"))?)
             .args([
@@ -159,6 +147,21 @@ fn run_backend(
     let result = runtime.block_on(scenarios::measure(name, &servers, &seeded, plan));
     drop(app);
     drop(baseline);
+    let result = match (result, redis_url()) {
+        (Ok(mut result), Some(redis)) => {
+            result.instances = Some(instances(
+                portcullis, &dir, &url, plan, &redis, &seeded, &runtime, name,
+            )?);
+            Ok(result)
+        }
+        (Ok(result), None) => {
+            eprintln!(
+                "== {name}: S9 skipped: no Redis answers at REDIS_URL (default redis://127.0.0.1:6379)"
+            );
+            Ok(result)
+        }
+        (err, _) => err,
+    };
     if let (Some(admin), Some(database)) = (admin, database) {
         if let Ok(mut conn) = PgConnection::establish(admin) {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
@@ -167,4 +170,99 @@ fn run_backend(
     }
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A Portcullis process on `url`, listening on `port`, with the bench's settings and `extra` on top.
+fn spawn_portcullis(
+    portcullis: &std::path::Path,
+    dir: &std::path::Path,
+    url: &str,
+    port: u16,
+    plan: Plan,
+    extra: &[(&str, String)],
+) -> Result<Process> {
+    let mut command = Command::new(portcullis);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("HASH_CONCURRENCY", plan.hash_concurrency.to_string())
+        .env("RUST_LOG", "warn")
+        .env("JWT_SECRET", "bench-jwt-secret-0123456789abcdef-0123456789")
+        .env(
+            "SESSION_SECRET",
+            "bench-session-secret-0123456789abcdef-0123456789abcdef-0123456789",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    Ok(Process(command.spawn().map_err(fail("start portcullis"))?))
+}
+
+/// The Redis S9 uses: `REDIS_URL`, by default the local one, when it answers.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let host = url.trim_start_matches("redis://").split('/').next()?.to_owned();
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream.write_all(b"PING\r\n").ok()?;
+    let mut answer = [0u8; 7];
+    stream.read_exact(&mut answer).ok()?;
+    (&answer == b"+PONG\r\n").then_some(url)
+}
+
+/// S9: three more servers on the run's database (limits in memory; limits in Redis, twice).
+#[allow(clippy::too_many_arguments)]
+fn instances(
+    portcullis: &std::path::Path,
+    dir: &std::path::Path,
+    url: &str,
+    plan: Plan,
+    redis: &str,
+    seeded: &seed::Seeded,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+) -> Result<crate::results::Instances> {
+    // Quotas no request reaches: every request pays the check, none is refused.
+    let limits = |redis: Option<&str>| {
+        let mut env = vec![
+            ("RATE_LIMIT_ENABLED", "true".to_owned()),
+            ("RATE_LIMIT_API_PER_SEC", "1000000".to_owned()),
+            ("RATE_LIMIT_API_BURST", "1000000".to_owned()),
+            ("RATE_LIMIT_AUTH_PER_MIN", "1000000".to_owned()),
+            ("RATE_LIMIT_AUTH_BURST", "1000000".to_owned()),
+            ("PUBLIC_URL", "http://bench.portcullis.invalid".to_owned()),
+        ];
+        if let Some(redis) = redis {
+            env.push(("REDIS_URL", redis.to_owned()));
+            env.push((
+                "REDIS_KEY_PREFIX",
+                format!("bench-{}", uuid::Uuid::now_v7().simple()),
+            ));
+        }
+        env
+    };
+    let prefix_env = limits(Some(redis));
+    let (memory_port, a_port, b_port) = (free_port()?, free_port()?, free_port()?);
+    let memory = spawn_portcullis(portcullis, dir, url, memory_port, plan, &limits(None))?;
+    let base = |port: u16| format!("http://127.0.0.1:{port}");
+    wait_ready(&base(memory_port))?;
+    // The two Redis instances share one key prefix: one quota.
+    let redis_a = spawn_portcullis(portcullis, dir, url, a_port, plan, &prefix_env)?;
+    wait_ready(&base(a_port))?;
+    let redis_b = spawn_portcullis(portcullis, dir, url, b_port, plan, &prefix_env)?;
+    wait_ready(&base(b_port))?;
+    let servers = scenarios::Instance {
+        memory: base(memory_port),
+        redis_a: base(a_port),
+        redis_b: base(b_port),
+    };
+    let measured = runtime.block_on(scenarios::measure_instances(name, &servers, seeded, plan));
+    drop((memory, redis_a, redis_b));
+    measured
 }

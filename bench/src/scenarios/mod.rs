@@ -2,9 +2,12 @@
 //! throughput ratios (`ratios`), S6 the mixed open-loop workload (`mixed`), S7 the login storm
 //! (`storm`), S8 memory along the way. They produce `results`, which the report reads.
 
+mod instances;
 mod mixed;
 mod ratios;
 mod storm;
+
+pub use instances::{measure_instances, Instance};
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,9 +129,9 @@ fn rotate(http: &reqwest::Client, url: String, slots: Slots, i: usize) -> BoxFut
 }
 
 /// A B A B … closed-loop rounds; the ratio of each round and the median absolute figures.
-async fn alternate(plan: Plan, a: Call, b: Call) -> Alternation {
+pub(crate) async fn alternate(plan: Plan, a: Call, b: Call) -> Alternation {
     let (mut rounds, mut ours, mut theirs, mut errors) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+    let (mut p50s, mut p99s, mut base_p50s) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..plan.rounds {
         let Throughput {
             per_sec: x,
@@ -136,7 +139,12 @@ async fn alternate(plan: Plan, a: Call, b: Call) -> Alternation {
             p50,
             p99,
         } = closed_loop(a.clone(), plan.concurrency, plan.measure).await;
-        let Throughput { per_sec: y, .. } = closed_loop(b.clone(), plan.concurrency, plan.measure).await;
+        let Throughput {
+            per_sec: y,
+            p50: base_p50,
+            ..
+        } = closed_loop(b.clone(), plan.concurrency, plan.measure).await;
+        base_p50s.push(base_p50);
         errors += e;
         rounds.push(if y > 0.0 { x / y } else { 0.0 });
         ours.push(x);
@@ -151,6 +159,7 @@ async fn alternate(plan: Plan, a: Call, b: Call) -> Alternation {
         errors,
         p50: median(&p50s),
         p99: median(&p99s),
+        baseline_p50: median(&base_p50s),
     }
 }
 
@@ -195,5 +204,6 @@ pub async fn measure(
         storm,
         idle_rss,
         s6_rss,
+        instances: None,
     })
 }

@@ -1,6 +1,7 @@
 //! The log format: env_logger's text lines (structured fields as `key=value`), or with
-//! `LOG_FORMAT=json` one JSON object per line for log shippers: `ts`, `level`, `target`, `msg` and the
-//! line's structured fields, such as the `request_id` of the access and error lines.
+//! `LOG_FORMAT=json` one JSON object per line for log shippers: `ts`, `level`, `target`, `msg`, the
+//! line's structured fields, and the `request_id` of the request being answered when the line was
+//! written during one (on its task or in its database work).
 
 use std::io::Write;
 
@@ -31,6 +32,11 @@ pub fn json_line(record: &log::Record<'_>, now: chrono::DateTime<chrono::Utc>) -
     let mut fields = Fields(&mut line);
     // A visitor that never fails cannot make this fail.
     let _ = record.key_values().visit(&mut fields);
+    if !line.contains_key("request_id") {
+        if let Some(id) = portcullis_web::current_request_id() {
+            line.insert("request_id".into(), id.into());
+        }
+    }
     Json::Object(line).to_string()
 }
 

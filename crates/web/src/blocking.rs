@@ -11,7 +11,10 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
+    // The request's id goes along, so log lines written on the blocking thread carry it too.
+    let request_id = crate::current_request_id();
     web::block(move || {
+        let _id = crate::middleware::BlockingRequestId::set(request_id);
         let mut conn = pool.get().map_err(DbError::from)?;
         work(&mut conn)
     })

@@ -26,7 +26,7 @@ pub use error::{problem_body, ApiError, FieldError, Problem};
 pub use extract::{
     field_errors, path_config, path_id, query_config, JsonBody, OptionalJson, ValidJson, JSON_BODY_LIMIT,
 };
-pub use middleware::{finish_response, not_found, RequestId, SecurityPolicy};
+pub use middleware::{current_request_id, finish_response, not_found, RequestId, SecurityPolicy};
 pub use page::{respond_page, Page, PageRequest, CURSOR_PATTERN};
 pub use rate_limit::{client_key, ClientGovernor, ClientKey, Quota, QuotaMiddleware, RateLimits, SharedTier};
 pub use routes::{op, route, Guard, Op, QueryParam, RouteDef, Schemas, LIST_QUERY};

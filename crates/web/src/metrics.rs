@@ -118,6 +118,7 @@ impl Metrics {
     /// the problem code of an error answer.
     pub fn request(&self, method: &str, route: Option<&str>, status: u16, seconds: f64, code: Option<&str>) {
         let route = route.unwrap_or(UNMATCHED);
+        let method = method_label(method);
         let labels = vec![
             Label::new("method", method.to_owned()),
             Label::new("route", route.to_owned()),
@@ -182,6 +183,23 @@ impl Metrics {
     }
 }
 
+/// The method as a label: HTTP accepts any token as a method, so anything but the standard ones is
+/// `other` (a client sending `A0001`, `A0002`… would otherwise make a series each).
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,12 +224,20 @@ mod tests {
             Some("rate_limited"),
         );
         metrics.request("GET", None, 404, 0.0001, Some("not_found"));
+        for n in 0..50 {
+            metrics.request(&format!("A{n:04}"), None, 405, 0.0001, Some("method_not_allowed"));
+        }
         let text = metrics.render();
+        assert!(
+            !text.contains("A0001"),
+            "a client-chosen method became a label:\n{text}"
+        );
         for line in [
             r#"portcullis_http_requests_total{method="GET",route="/api/v1/tenants/{tid}",status="200"} 2"#,
             r#"portcullis_sign_in_total{route="/api/v1/auth/login",outcome="invalid_credentials"} 1"#,
             r#"portcullis_rate_limited_total{route="/api/v1/auth/login"} 1"#,
             r#"portcullis_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+            r#"portcullis_http_requests_total{method="other",route="unmatched",status="405"} 50"#,
             r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/api/v1/tenants/{tid}",le="0.0025"} 1"#,
             r#"portcullis_http_request_duration_seconds_bucket{method="GET",route="/api/v1/tenants/{tid}",le="0.005"} 2"#,
         ] {

@@ -21,6 +21,41 @@ const CSP_DOCS: &str =
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 const HSTS: &str = "max-age=63072000; includeSubDomains";
 
+tokio::task_local! {
+    /// The id of the request this task is answering.
+    static TASK_REQUEST_ID: String;
+}
+
+thread_local! {
+    /// The id of the request whose blocking work this thread is doing ([`crate::with_conn`]).
+    static THREAD_REQUEST_ID: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The id of the request being answered here, if any: for log lines written during a request (the
+/// JSON log format adds it as `request_id`), on the request's task or in its blocking work.
+pub fn current_request_id() -> Option<String> {
+    TASK_REQUEST_ID
+        .try_with(Clone::clone)
+        .ok()
+        .or_else(|| THREAD_REQUEST_ID.with(|id| id.borrow().clone()))
+}
+
+/// Marks a blocking thread as working for a request until dropped.
+pub(crate) struct BlockingRequestId;
+
+impl BlockingRequestId {
+    pub(crate) fn set(id: Option<String>) -> BlockingRequestId {
+        THREAD_REQUEST_ID.with(|slot| *slot.borrow_mut() = id);
+        BlockingRequestId
+    }
+}
+
+impl Drop for BlockingRequestId {
+    fn drop(&mut self) {
+        THREAD_REQUEST_ID.with(|slot| *slot.borrow_mut() = None);
+    }
+}
+
 /// The id of the current request: the caller's `X-Request-Id` when it is sane, else a new UUID v7.
 /// Stored in the request extensions for handlers and log lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +115,7 @@ pub async fn finish_response(
     // routing), so an inner `Err` carries no request: it is finished as a bare response and handed back
     // as an error whose response is exactly that.
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let outcome = next.call(req).await;
+    let outcome = TASK_REQUEST_ID.scope(request_id.0.clone(), next.call(req)).await;
     let (http_req, response) = match outcome {
         Ok(response) => {
             let (http_req, response) = response.into_parts();

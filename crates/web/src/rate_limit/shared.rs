@@ -4,25 +4,27 @@
 //! in-memory tier uses, so a client sees the same limits with and without Redis.
 //!
 //! Redis is never on the critical path of an answer: each check has a short deadline, and a check that
-//! fails or times out marks the tier down for a second, during which (and for that request) the
-//! in-memory tier decides. The first failure and the recovery are logged, not every request.
+//! fails or times out marks the tier down; the in-memory tier then decides for that request and every
+//! request after it, except one a second that tries Redis again. A timeout also replaces the
+//! connection. The first failure and the recovery are logged, not every request.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// How long one check may take before the in-memory tier decides instead.
 const DEADLINE: Duration = Duration::from_millis(250);
-/// How long a tier that failed is left alone before a request tries it again.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long (ms) a tier that failed is left alone before one request tries it again.
+const RETRY_AFTER_MS: u64 = 1000;
 
 /// Redis as seen by one instance.
 #[derive(Clone)]
 pub struct SharedTier {
-    connection: ConnectionManager,
+    client: redis::Client,
+    connection: Arc<RwLock<ConnectionManager>>,
     script: Arc<redis::Script>,
     prefix: Arc<str>,
     state: Arc<TierState>,
@@ -43,6 +45,16 @@ pub enum Verdict {
     Refused(Duration),
 }
 
+/// A connection manager that connects on first use (so a Redis that is down at start-up costs
+/// nothing until it answers), with every wait bounded by [`DEADLINE`].
+fn connect(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(DEADLINE))
+        .set_response_timeout(Some(DEADLINE))
+        .set_number_of_retries(1);
+    ConnectionManager::new_lazy_with_config(client.clone(), config)
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,23 +66,52 @@ impl SharedTier {
     /// means the in-memory tier decides until it answers. Call on the server's runtime.
     pub fn new(url: &str, prefix: &str) -> Result<SharedTier, String> {
         let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(DEADLINE))
-            .set_response_timeout(Some(DEADLINE))
-            .set_number_of_retries(1);
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| format!("REDIS_URL: {e}"))?;
+        let connection = connect(&client).map_err(|e| format!("REDIS_URL: {e}"))?;
         Ok(SharedTier {
-            connection,
+            client,
+            connection: Arc::new(RwLock::new(connection)),
             script: Arc::new(redis::Script::new(include_str!("gcra.lua"))),
             prefix: prefix.into(),
             state: Arc::default(),
         })
     }
 
-    /// Whether a request should ask Redis now (it is up, or its second of rest is over).
+    /// Whether this request should ask Redis: while it is up, every request; while it is down, one
+    /// request once its second of rest is over (the others go on in memory without waiting).
     pub fn usable(&self) -> bool {
-        !self.state.down.load(Ordering::Relaxed) || now_ms() >= self.state.retry_at_ms.load(Ordering::Relaxed)
+        if !self.state.down.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = now_ms();
+        let retry_at = self.state.retry_at_ms.load(Ordering::Relaxed);
+        now >= retry_at
+            && self
+                .state
+                .retry_at_ms
+                .compare_exchange(
+                    retry_at,
+                    now + RETRY_AFTER_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After a timeout: a new connection. A Redis that vanished without closing the socket (a host
+    /// gone, a partition) leaves the old one waiting on the kernel's retransmits for many minutes,
+    /// and the connection manager reconnects only on errors, not on timeouts.
+    fn reconnect(&self) {
+        match connect(&self.client) {
+            Ok(fresh) => *self.connection.write().unwrap_or_else(PoisonError::into_inner) = fresh,
+            Err(err) => log::debug!("redis: no new connection: {err}"),
+        }
     }
 
     /// Whether the last check or probe failed.
@@ -83,7 +124,7 @@ impl SharedTier {
     pub async fn check(&self, name: &str, client: IpAddr, interval: Duration, burst: u32) -> Option<Verdict> {
         let key = format!("{}:rl:{name}:{client}", self.prefix);
         let interval_us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX).max(1);
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let mut invocation = self.script.key(key);
         invocation.arg(interval_us).arg(burst);
         let answer =
@@ -103,6 +144,7 @@ impl SharedTier {
             }
             Err(_) => {
                 self.mark(false, Some("no answer in time"));
+                self.reconnect();
                 None
             }
         }
@@ -110,7 +152,7 @@ impl SharedTier {
 
     /// Asks Redis whether it answers (for `/readyz`), and records the answer.
     pub async fn probe(&self) -> bool {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let answer = actix_web::rt::time::timeout(
             DEADLINE,
             redis::cmd("PING").query_async::<String>(&mut connection),
@@ -127,6 +169,7 @@ impl SharedTier {
             }
             Err(_) => {
                 self.mark(false, Some("no answer in time"));
+                self.reconnect();
                 false
             }
         }
@@ -141,7 +184,7 @@ impl SharedTier {
         }
         self.state
             .retry_at_ms
-            .store(now_ms() + RETRY_AFTER.as_millis() as u64, Ordering::Relaxed);
+            .store(now_ms() + RETRY_AFTER_MS, Ordering::Relaxed);
         if !self.state.down.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "redis does not answer ({}): each instance applies its own in-memory rate limits until it does",

@@ -3,8 +3,9 @@
 //! It holds the one error type at the edge ([`ApiError`], rendered as an RFC 9457 problem document),
 //! the response middleware that gives every answer a request id, the security headers and a
 //! problem+json body, the extractors and error handlers that turn bad input into clear 4xx answers
-//! (validated JSON, query and path), and the bridge that runs blocking database work off the async
-//! workers. It knows no route of its own except the fallback 404.
+//! (validated JSON, query and path), the bridge that runs blocking database work off the async
+//! workers, the per-client rate limits (in memory, or shared through Redis) and the request metrics
+//! the response middleware records. It knows no route of its own except the fallback 404.
 
 mod blocking;
 mod client;

@@ -231,7 +231,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(QuotaService {
             service: Rc::new(service),
-            limits: self.limits.clone(),
+            limits: Rc::new(self.limits.clone()),
             quota: self.quota,
         }))
     }
@@ -240,7 +240,8 @@ where
 /// [`QuotaMiddleware`] around one resource.
 pub struct QuotaService<S> {
     service: Rc<S>,
-    limits: RateLimits,
+    // Shared by the requests of one worker: a request clones a pointer, not the limiters' handles.
+    limits: Rc<RateLimits>,
     quota: Quota,
 }
 
@@ -257,7 +258,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = self.service.clone();
-        let limits = self.limits.clone();
+        let limits = Rc::clone(&self.limits);
         let quota = self.quota;
         Box::pin(async move {
             if limits.enabled {

@@ -78,6 +78,26 @@ impl PrivateRedis {
         }
     }
 
+    /// Freezes the server (SIGSTOP): its sockets stay open and nothing answers, as when a host
+    /// vanishes without closing its connections.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server runs");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Starts it again on the same port, empty.
     pub fn resume(&mut self) -> Result<(), String> {
         let child = Command::new("redis-server")
@@ -109,6 +129,9 @@ impl PrivateRedis {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.thaw();
+        }
         self.stop();
     }
 }

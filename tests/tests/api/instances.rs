@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use portcullis_tests::{redis_url, spawn_app_with, unique_prefix, PrivateRedis, RequestHelper, TestApp};
+use portcullis_tests::{
+    redis_url, spawn_app_with, unique_prefix, PrivateRedis, RequestHelper, TcpProxy, TestApp,
+};
 use serde_json::{json, Value};
 
 /// Sign-in quota of `burst` at once, then one a minute; counted in `redis` under `prefix` when given.
@@ -108,6 +110,75 @@ async fn a_redis_outage_fails_no_request_and_each_instance_falls_back_to_its_own
     // Give the second instance's second of rest time to end, then both count in Redis again.
     actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(alternate(&[&first, &second], 5).await, [401, 401, 401, 429, 429]);
+}
+
+#[actix_web::test]
+async fn a_redis_that_stops_answering_delays_requests_by_its_deadline_at_most() {
+    let Some(redis) = PrivateRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix();
+    let app = spawn_app_with(|vars| limited(vars, 3, Some((&url, &prefix)))).await;
+    assert_eq!(alternate(&[&app], 2).await, [401, 401]);
+
+    // Frozen: connected, silent. Each check gives up after 250 ms and replaces the connection; at
+    // most one request a second waits for it, the others are counted in memory at once.
+    redis.freeze();
+    let started = Instant::now();
+    let statuses = alternate(&[&app], 5).await;
+    let elapsed = started.elapsed();
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    // Not the minutes a silent socket can hold a request; generous for a loaded machine.
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let ready = app.anonymous().get("/readyz").await.expect(200);
+    assert_eq!(ready["redis"], "down", "{ready}");
+
+    redis.thaw();
+    wait_for_redis(&app).await;
+}
+
+async fn wait_for_redis(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = app.anonymous().get("/readyz").await.expect(200);
+        if ready["redis"] == "up" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Redis never counted as up again: {ready}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_connection_that_went_silent_is_replaced() {
+    let Some(url) = redis_url() else { return };
+    // Redis behind a proxy that can silence the open connection while new ones get through: the
+    // path to Redis changed (a moved host, a dropped NAT entry) and the old socket hears nothing,
+    // with no reset to tell the client.
+    let upstream = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let upstream = tokio::net::lookup_host(&upstream).await.unwrap().next().unwrap();
+    let proxy = TcpProxy::start(upstream).await;
+    let through_proxy = format!("redis://{}", proxy.addr());
+    let prefix = unique_prefix();
+    let app = spawn_app_with(|vars| limited(vars, 3, Some((&through_proxy, &prefix)))).await;
+    assert_eq!(alternate(&[&app], 2).await, [401, 401]);
+    proxy.stall();
+    // The probe on the silent connection times out; the connection is replaced, so Redis counts
+    // again within a second or so rather than after the kernel gives up on the socket.
+    let ready = app.anonymous().get("/readyz").await.expect(200);
+    assert_eq!(ready["redis"], "down", "{ready}");
+    wait_for_redis(&app).await;
+    // Shared counting resumed where it stood: 2 of 3 used before the stall.
+    assert_eq!(alternate(&[&app], 2).await, [401, 429]);
 }
 
 #[actix_web::test]

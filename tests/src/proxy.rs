@@ -42,13 +42,15 @@ impl TcpProxy {
                         return;
                     };
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        // In this order: once cut or stalled, no further byte is forwarded.
+                        biased;
                         _ = killed.changed() => {}
                         _ = stalled.changed() => {
                             // Open and silent from now on, like a peer that vanished without a word.
                             let _ = killed.changed().await;
                             drop((client, server));
                         }
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                     }
                 });
             }

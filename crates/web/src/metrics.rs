@@ -17,6 +17,8 @@ const REQUESTS: &str = "portcullis_http_requests_total";
 const DURATION: &str = "portcullis_http_request_duration_seconds";
 const RATE_LIMITED: &str = "portcullis_rate_limited_total";
 const SIGN_INS: &str = "portcullis_sign_in_total";
+/// Requests whose rate limit was decided in memory although `REDIS_URL` is set (Redis did not answer).
+pub const FALLBACKS: &str = "portcullis_rate_limit_fallbacks_total";
 
 /// Latency buckets in seconds: from a cached read (sub-millisecond) to a queued argon2 sign-in.
 const BUCKETS: [f64; 14] = [
@@ -54,7 +56,11 @@ impl Metrics {
     }
 
     fn describe_all(&self) {
-        let counters: [(&'static str, &'static str); 5] = [
+        let counters: [(&'static str, &'static str); 6] = [
+            (
+                FALLBACKS,
+                "Rate-limit checks decided in memory because Redis did not answer",
+            ),
             (
                 REQUESTS,
                 "Requests answered, by method, route template and status",
@@ -153,6 +159,13 @@ impl Metrics {
                 .register_counter(&Self::key(SIGN_INS, labels), &METADATA)
                 .increment(1);
         }
+    }
+
+    /// Adds one to a counter without labels.
+    pub fn total_increment(&self, name: &'static str) {
+        self.recorder
+            .register_counter(&Self::key(name, Vec::new()), &METADATA)
+            .increment(1);
     }
 
     /// Sets a gauge sampled at scrape time.

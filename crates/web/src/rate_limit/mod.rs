@@ -16,9 +16,10 @@ use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::Error;
+use actix_web::{web, Error};
 use futures_util::future::LocalBoxFuture;
 
+use crate::metrics::{Metrics, FALLBACKS};
 use crate::{ApiError, TrustedProxies};
 
 pub mod shared;
@@ -165,25 +166,27 @@ impl RateLimits {
         }
     }
 
-    /// `Ok(())` when the request may go on; `Err(wait)` when it is refused for that long.
-    async fn check(&self, quota: Quota, client: IpAddr) -> Result<(), Duration> {
+    /// `Ok(())` when the request may go on; `Err(wait)` when it is refused for that long; and whether
+    /// Redis decided (false: the in-memory tier did).
+    async fn check(&self, quota: Quota, client: IpAddr) -> (Result<(), Duration>, bool) {
         let (governor, params) = self.quota(quota);
         if let Some(shared) = self.shared.as_ref().filter(|s| s.usable()) {
             match shared
                 .check(params.name, client, params.interval, params.burst)
                 .await
             {
-                Some(Verdict::Allowed) => return Ok(()),
-                Some(Verdict::Refused(wait)) => return Err(wait),
+                Some(Verdict::Allowed) => return (Ok(()), true),
+                Some(Verdict::Refused(wait)) => return (Err(wait), true),
                 // Redis did not answer: this request is counted in memory, like every request
                 // until Redis answers again.
                 None => {}
             }
         }
-        governor
+        let decided = governor
             .limiter()
             .check_key(&client)
-            .map_err(|negative| negative.wait_time_from(DefaultClock::default().now()))
+            .map_err(|negative| negative.wait_time_from(DefaultClock::default().now()));
+        (decided, false)
     }
 
     /// Forgets clients whose allowance has fully recovered, so the limiters' memory follows the
@@ -263,7 +266,13 @@ where
         Box::pin(async move {
             if limits.enabled {
                 let client = limits.keys.extract(&req).map_err(Error::from)?;
-                if let Err(wait) = limits.check(quota, client).await {
+                let (decided, by_redis) = limits.check(quota, client).await;
+                if limits.shared.is_some() && !by_redis {
+                    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+                        metrics.total_increment(FALLBACKS);
+                    }
+                }
+                if let Err(wait) = decided {
                     return Ok(req.error_response(refusal(wait)).map_into_right_body());
                 }
             }

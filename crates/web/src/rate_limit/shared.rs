@@ -5,7 +5,7 @@
 //!
 //! Redis is never on the critical path of an answer: each check has a short deadline, and a check that
 //! fails or times out marks the tier down; the in-memory tier then decides for that request and every
-//! request after it, except one a second that tries Redis again. A timeout also replaces the
+//! request after it, except one a second that tries Redis again. A failure also replaces the
 //! connection. The first failure and the recovery are logged, not every request.
 
 use std::net::IpAddr;
@@ -104,9 +104,11 @@ impl SharedTier {
             .clone()
     }
 
-    /// After a timeout: a new connection. A Redis that vanished without closing the socket (a host
-    /// gone, a partition) leaves the old one waiting on the kernel's retransmits for many minutes,
-    /// and the connection manager reconnects only on errors, not on timeouts.
+    /// After any failure: a new connection (made on its first use, so this costs nothing while Redis
+    /// is down). A Redis that vanished without closing the socket (a host gone, a partition) leaves
+    /// the old one waiting on the kernel's retransmits for many minutes, and the connection manager
+    /// reconnects only on I/O errors, not on timeouts — its own response timeout included, which
+    /// comes back as an error rather than as our deadline.
     fn reconnect(&self) {
         match connect(&self.client) {
             Ok(fresh) => *self.connection.write().unwrap_or_else(PoisonError::into_inner) = fresh,
@@ -140,6 +142,7 @@ impl SharedTier {
             }
             Ok(Err(err)) => {
                 self.mark(false, Some(&err.to_string()));
+                self.reconnect();
                 None
             }
             Err(_) => {
@@ -165,6 +168,7 @@ impl SharedTier {
             }
             Ok(Err(err)) => {
                 self.mark(false, Some(&err.to_string()));
+                self.reconnect();
                 false
             }
             Err(_) => {

@@ -2,8 +2,8 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::audit::{self, AuditEvent};
-use portcullis_db::Pool;
-use portcullis_rbac::TenantCall;
+use portcullis_db::{DbConn, Pool};
+use portcullis_rbac::{TenantAccess, TenantCall};
 use portcullis_web::{rfc3339, ApiError, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,6 +15,13 @@ pub struct AuditQuery {
     limit: Option<i64>,
     cursor: Option<String>,
     action: Option<String>,
+}
+
+impl AuditQuery {
+    /// The action filter, if any.
+    pub fn action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
 }
 
 /// Who acted, or what was acted on.
@@ -42,7 +49,7 @@ pub struct AuditEventBody {
     details: Value,
 }
 
-fn body(event: AuditEvent) -> AuditEventBody {
+pub fn body(event: AuditEvent) -> AuditEventBody {
     AuditEventBody {
         details: serde_json::from_str::<Value>(&event.details).unwrap_or(Value::Null),
         id: event.id,
@@ -68,19 +75,26 @@ pub async fn list(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, rows) = call
-        .read(&pool, move |conn, access| {
-            let (page, action) = filter(&query)?;
-            let rows = audit::page(
-                conn,
-                &access.tenant,
-                action.as_deref(),
-                page.after.as_deref(),
-                page.fetch(),
-            )?;
-            Ok((page, rows))
-        })
+        .read(&pool, move |conn, access| page_of(conn, access, &query))
         .await?;
     Ok(page.respond(rows, |e| e.id.as_str(), body))
+}
+
+/// A page of the tenant's audit log as `query` asks (the API's list and the console's log page).
+pub fn page_of(
+    conn: &mut DbConn,
+    access: &TenantAccess,
+    query: &AuditQuery,
+) -> Result<(PageRequest, Vec<AuditEvent>), ApiError> {
+    let (page, action) = filter(query)?;
+    let rows = audit::page(
+        conn,
+        &access.tenant,
+        action.as_deref(),
+        page.after.as_deref(),
+        page.fetch(),
+    )?;
+    Ok((page, rows))
 }
 
 /// The page and the action filter of an audit-log request.

@@ -12,7 +12,7 @@ use portcullis_rbac::grants::may_grant;
 use portcullis_rbac::grants::Authority;
 use portcullis_rbac::routes::members::ListQuery;
 use portcullis_rbac::scopes::Scopes;
-use portcullis_rbac::TenantCall;
+use portcullis_rbac::{TenantAccess, TenantCall};
 use portcullis_web::{rfc3339, ApiError, ClientInfo, FieldError, JsonBody, TextRule};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -133,6 +133,50 @@ fn key_scopes(names: &[String]) -> Result<Scopes, ApiError> {
     }
 }
 
+/// Stores a new API key (`POST …/api-keys`, and the console's key form) given its display prefix
+/// and hash: only scopes its creator holds.
+pub fn create_key(
+    conn: &mut DbConn,
+    access: &TenantAccess,
+    client: &ClientInfo,
+    (prefix, key_hash): (String, String),
+    body: &JsonBody,
+) -> Result<ApiKey, ApiError> {
+    let body: CreateKey = body.parse()?;
+    let scopes = key_scopes(&body.scopes)?;
+    // A key may only carry what its creator holds (the no-escalation rule).
+    may_grant(access.authority, Authority { scopes, owner: false }).map_err(|denied| {
+        ApiError::Forbidden {
+            code: "forbidden",
+            detail: denied.explain().into(),
+            required_scope: None,
+        }
+    })?;
+    let stored = ApiKey {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: access.tenant.as_str().to_owned(),
+        name: body.name.trim().to_owned(),
+        prefix,
+        key_hash,
+        scopes: scopes.to_stored(),
+        created_by: access.user_id.clone(),
+        created_at: portcullis_db::now(),
+        expires_at: body.expires_at.as_deref().and_then(parse_expiry),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    key_rows::insert(conn, &stored)?;
+    let details = json!({"name": stored.name, "scopes": scopes.names()});
+    let change = Change {
+        action: "api_key.created",
+        target_type: "api_key",
+        target_id: &stored.id,
+        details,
+    };
+    audit::record(conn, &access.tenant, &Actor::from(access), client, change)?;
+    Ok(stored)
+}
+
 /// POST /tenants/{tid}/api-keys
 pub async fn create(
     call: TenantCall,
@@ -145,39 +189,7 @@ pub async fn create(
     let prefix = display_prefix(&key);
     let stored = call
         .write(&pool, move |conn, access| {
-            let body: CreateKey = body.parse()?;
-            let scopes = key_scopes(&body.scopes)?;
-            // A key may only carry what its creator holds (the no-escalation rule).
-            may_grant(access.authority, Authority { scopes, owner: false }).map_err(|denied| {
-                ApiError::Forbidden {
-                    code: "forbidden",
-                    detail: denied.explain().into(),
-                    required_scope: None,
-                }
-            })?;
-            let stored = ApiKey {
-                id: uuid::Uuid::now_v7().to_string(),
-                tenant_id: access.tenant.as_str().to_owned(),
-                name: body.name.trim().to_owned(),
-                prefix,
-                key_hash,
-                scopes: scopes.to_stored(),
-                created_by: access.user_id.clone(),
-                created_at: portcullis_db::now(),
-                expires_at: body.expires_at.as_deref().and_then(parse_expiry),
-                revoked_at: None,
-                last_used_at: None,
-            };
-            key_rows::insert(conn, &stored)?;
-            let details = json!({"name": stored.name, "scopes": scopes.names()});
-            let change = Change {
-                action: "api_key.created",
-                target_type: "api_key",
-                target_id: &stored.id,
-                details,
-            };
-            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
-            Ok(stored)
+            create_key(conn, access, &client, (prefix, key_hash), &body)
         })
         .await?;
     Ok(HttpResponse::Created()

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use portcullis_auth::Principal;
 use portcullis_db::tenants::{self as tenant_rows, Tenant};
-use portcullis_db::{memberships, write_transaction, DbError, Pool, TenantId};
+use portcullis_db::{memberships, write_transaction, DbConn, DbError, Pool, TenantId};
 use portcullis_rbac::audit::{self, Actor, Change};
 use portcullis_rbac::routes::invitations::tenant_body;
 use portcullis_rbac::routes::members::ListQuery;
@@ -70,50 +70,61 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body: CreateTenant = body.parse()?;
     let tenant = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let now = portcullis_db::now();
-            let tenant = Tenant {
-                id: uuid::Uuid::now_v7().to_string(),
-                name: body.name.trim().to_owned(),
-                slug: body.slug,
-                created_at: now,
-                updated_at: now,
-                require_mfa: false,
-            };
-            match tenant_rows::insert(conn, &tenant) {
-                Err(DbError::UniqueViolation(_)) => {
-                    return Err(ApiError::Conflict {
-                        code: "slug_taken",
-                        detail: "a tenant with this slug exists".into(),
-                    })
-                }
-                other => other?,
-            }
-            let id = TenantId::new(tenant.id.clone());
-            memberships::insert(conn, &id, &principal.user_id, &[OWNER.to_owned()], now)?;
-            let actor = Actor {
-                kind: "user",
-                id: principal.user_id.clone(),
-            };
-            let created = Change {
-                action: "tenant.created",
-                target_type: "tenant",
-                target_id: &tenant.id,
-                details: json!({"name": tenant.name, "slug": tenant.slug}),
-            };
-            audit::record(conn, &id, &actor, &client, created)?;
-            let added = Change {
-                action: "member.added",
-                target_type: "user",
-                target_id: &principal.user_id,
-                details: json!({"roles": [OWNER]}),
-            };
-            audit::record(conn, &id, &actor, &client, added)?;
-            Ok(tenant)
-        })
+        create_tenant(conn, &principal.user_id, &client, body)
     })
     .await?;
     Ok(HttpResponse::Created().json(tenant_body(&tenant, vec![OWNER.to_owned()])))
+}
+
+/// Creates a tenant with `user_id` as its owner (`POST /tenants`, and the console's form), in one
+/// write transaction with its audit rows.
+pub fn create_tenant(
+    conn: &mut DbConn,
+    user_id: &str,
+    client: &ClientInfo,
+    body: CreateTenant,
+) -> Result<Tenant, ApiError> {
+    write_transaction(conn, |conn| {
+        let now = portcullis_db::now();
+        let tenant = Tenant {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: body.name.trim().to_owned(),
+            slug: body.slug,
+            created_at: now,
+            updated_at: now,
+            require_mfa: false,
+        };
+        match tenant_rows::insert(conn, &tenant) {
+            Err(DbError::UniqueViolation(_)) => {
+                return Err(ApiError::Conflict {
+                    code: "slug_taken",
+                    detail: "a tenant with this slug exists".into(),
+                })
+            }
+            other => other?,
+        }
+        let id = TenantId::new(tenant.id.clone());
+        memberships::insert(conn, &id, user_id, &[OWNER.to_owned()], now)?;
+        let actor = Actor {
+            kind: "user",
+            id: user_id.to_owned(),
+        };
+        let created = Change {
+            action: "tenant.created",
+            target_type: "tenant",
+            target_id: &tenant.id,
+            details: json!({"name": tenant.name, "slug": tenant.slug}),
+        };
+        audit::record(conn, &id, &actor, client, created)?;
+        let added = Change {
+            action: "member.added",
+            target_type: "user",
+            target_id: user_id,
+            details: json!({"roles": [OWNER]}),
+        };
+        audit::record(conn, &id, &actor, client, added)?;
+        Ok(tenant)
+    })
 }
 
 /// GET /tenants

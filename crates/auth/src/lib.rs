@@ -17,7 +17,7 @@ pub mod password;
 pub mod pkce;
 mod principal;
 pub mod routes;
-mod sessions;
+pub mod sessions;
 pub mod signing;
 mod throttle;
 pub mod tokens;
@@ -107,6 +107,11 @@ impl Auth {
             mailer,
             secrets,
         })
+    }
+
+    /// The server's public URL (the tokens' issuer, the origin of its pages).
+    pub fn public_url(&self) -> &str {
+        &self.config.public_url
     }
 
     /// The token keys (for other crates' tests and for API-key-free tools).

@@ -72,6 +72,13 @@ pub struct TenantCall {
 enum Credential {
     Token(Claims),
     Key(String),
+    /// A browser session of the hosted pages: its id, user and sign-in methods (the cookie was
+    /// opened and checked by the pages; the session row is checked here like a token's).
+    Browser {
+        sid: String,
+        sub: String,
+        amr: Vec<String>,
+    },
 }
 
 impl TenantCall {
@@ -112,6 +119,28 @@ impl TenantCall {
             scope,
             acting_on,
         })
+    }
+
+    /// The caller of a console page: the browser session `sid` of `user_id`, acting in `tenant` with
+    /// what `scope` allows. The same checks as an API call follow in [`read`](Self::read) and
+    /// [`write`](Self::write): live session, membership, tenant MFA policy, scope.
+    pub fn for_browser(
+        tenant: &str,
+        user_id: &str,
+        session_id: &str,
+        amr: Vec<String>,
+        scope: crate::scopes::Scope,
+    ) -> TenantCall {
+        TenantCall {
+            tenant: path_id(tenant.to_owned()).map(TenantId::new),
+            credential: Credential::Browser {
+                sid: session_id.to_owned(),
+                sub: user_id.to_owned(),
+                amr,
+            },
+            scope: scope.name(),
+            acting_on: None,
+        }
     }
 
     /// Authorizes and runs `work` on one pooled connection in one blocking call.
@@ -174,40 +203,62 @@ impl TenantCall {
         let access = match self.credential {
             Credential::Key(key) => key_access(conn, self.tenant, &key)?,
             Credential::Token(claims) => {
-                let tenant = match self.tenant {
-                    Ok(tenant) => tenant,
-                    Err(not_found) => {
-                        // A dead session is 401 whatever the path says.
-                        Principal::confirm(conn, claims)?;
-                        return Err(not_found);
-                    }
-                };
-                // The session check and the standing in one statement.
-                let standing = match memberships::session_standing(conn, &claims.sid, &claims.sub, &tenant)? {
-                    SessionStanding::SessionGone => return Err(Principal::session_ended()),
-                    SessionStanding::NotMember => return Err(ApiError::not_found()),
-                    SessionStanding::Member(standing) => standing,
-                };
                 let principal = Principal::of_live_session(claims);
-                // The tenant's policy, before any scope: a member without a second factor is told
-                // what to do rather than which scope they lack.
-                if standing.require_mfa && !principal.has_second_factor() {
-                    return Err(mfa_required_by_tenant());
-                }
-                let authority = authority_of(conn, &tenant, &standing.roles)?;
-                TenantAccess {
-                    tenant,
-                    second_factor: principal.has_second_factor(),
-                    user_id: principal.user_id,
-                    api_key: None,
-                    roles: standing.roles,
-                    authority,
-                }
+                member_access(conn, self.tenant, principal)?
+            }
+            Credential::Browser { sid, sub, amr } => {
+                let principal = Principal {
+                    user_id: sub,
+                    session_id: sid,
+                    amr,
+                };
+                member_access(conn, self.tenant, principal)?
             }
         };
         access.authorize(self.scope, self.acting_on.as_deref())?;
         Ok(access)
     }
+}
+
+/// A signed-in member's access: the session is live, the caller belongs to the tenant (404 otherwise,
+/// as for a tenant that does not exist) and meets its MFA policy. `principal` comes from credentials
+/// already checked; whether its session still lives is decided here, with the standing.
+fn member_access(
+    conn: &mut DbConn,
+    tenant: Result<TenantId, ApiError>,
+    principal: Principal,
+) -> Result<TenantAccess, ApiError> {
+    let tenant = match tenant {
+        Ok(tenant) => tenant,
+        Err(not_found) => {
+            // A dead session is 401 whatever the path says.
+            if !portcullis_db::sessions::is_active(conn, &principal.session_id, &principal.user_id)? {
+                return Err(Principal::session_ended());
+            }
+            return Err(not_found);
+        }
+    };
+    // The session check and the standing in one statement.
+    let standing =
+        match memberships::session_standing(conn, &principal.session_id, &principal.user_id, &tenant)? {
+            SessionStanding::SessionGone => return Err(Principal::session_ended()),
+            SessionStanding::NotMember => return Err(ApiError::not_found()),
+            SessionStanding::Member(standing) => standing,
+        };
+    // The tenant's policy, before any scope: a member without a second factor is told what to do
+    // rather than which scope they lack.
+    if standing.require_mfa && !principal.has_second_factor() {
+        return Err(mfa_required_by_tenant());
+    }
+    let authority = authority_of(conn, &tenant, &standing.roles)?;
+    Ok(TenantAccess {
+        tenant,
+        second_factor: principal.has_second_factor(),
+        user_id: principal.user_id,
+        api_key: None,
+        roles: standing.roles,
+        authority,
+    })
 }
 
 /// Resolves a user's standing in a tenant: `None` when they are not a member.

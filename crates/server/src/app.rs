@@ -106,7 +106,8 @@ impl Application {
             .map_err(StartupError::Mail)?;
         let session_key = Key::try_from(settings.session_secret.expose())
             .map_err(|err| StartupError::Hashing(format!("SESSION_SECRET unusable: {err}")))?;
-        let secure_cookies = settings.app_env == AppEnv::Production;
+        // `Secure` and the `__Host-` prefix need https, which `PUBLIC_URL` says the browser uses.
+        let secure_cookies = settings.public_url.starts_with("https://");
         // Read and checked with the rest of the configuration; nothing is loaded from disk here.
         let tls = settings.tls.as_ref().map(|tls| tls.server_config());
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -185,7 +186,11 @@ impl Application {
                 // Order, innermost first: CORS answers preflights; the response middleware, outermost,
                 // gives every answer (CORS refusals and 404s included) its id, headers and problem body
                 // and writes the access log line with the final status.
-                .wrap(oauth_session(session_key.clone(), secure_cookies))
+                .wrap(browser_session(
+                    session_key.clone(),
+                    secure_cookies,
+                    settings.session_max_age,
+                ))
                 .wrap(cors(&settings.cors_allowed_origins))
                 .wrap(from_fn(finish_response))
                 // `web::resource` (not `App::route`, which guards the whole resource by method) so that a
@@ -214,6 +219,13 @@ impl Application {
                         .wrap(api_quota()),
                 )
                 .configure(crate::router::configure(&rate_limits))
+                // The hosted pages and console, on the sign-in quota: each form can check a password
+                // or change a tenant, and a browser has no reason to post faster.
+                .configure(|cfg| {
+                    for page in portcullis_pages::resources() {
+                        cfg.service(page.wrap(rate_limits.for_routes(Quota::Auth)));
+                    }
+                })
                 .default_service(web::to(not_found))
         })
         // A client gets 5 s to send a request head and 1 s to close after the response, and an idle
@@ -318,15 +330,12 @@ fn auth_config(settings: &Settings) -> AuthConfig {
     }
 }
 
-/// The encrypted cookie that carries an OAuth flow's state, PKCE verifier and redirect URI between the
-/// authorize redirect and the callback. Only the GitHub routes write to it; other requests do not get
-/// a cookie.
-fn oauth_session(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
-    let name = if secure {
-        "__Host-portcullis-oauth"
-    } else {
-        "portcullis-oauth"
-    };
+/// The one encrypted browser cookie: a GitHub flow's state, PKCE verifier and redirect URI between
+/// the authorize redirect and the callback, and the hosted pages' sign-in (a session row's id) and
+/// CSRF token. Only those routes write to it; other requests do not get a cookie, and no `/api` route
+/// reads it as a credential. Its lifetime is the session's longest; the row decides sooner.
+fn browser_session(key: Key, secure: bool, max_age: Duration) -> SessionMiddleware<CookieSessionStore> {
+    let name = if secure { "__Host-portcullis" } else { "portcullis" };
     SessionMiddleware::builder(CookieSessionStore::default(), key)
         .cookie_name(name.to_owned())
         .cookie_secure(secure)
@@ -334,7 +343,9 @@ fn oauth_session(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore
         .cookie_path("/".to_owned())
         .cookie_same_site(SameSite::Lax)
         .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::minutes(10)))
+        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+        )))
         .build()
 }
 

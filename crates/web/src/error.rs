@@ -180,7 +180,8 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> Cow<'static, str> {
+    /// The sentence of the problem body (what the hosted pages show next to a form).
+    pub fn detail(&self) -> Cow<'static, str> {
         match self {
             ApiError::MalformedJson(reason) => {
                 Cow::Owned(format!("request body is not valid JSON: {reason}"))

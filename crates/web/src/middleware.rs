@@ -19,6 +19,8 @@ const CSP_API: &str = "default-src 'none'; frame-ancestors 'none'";
 // Swagger UI needs its own scripts, styles and images, still from this origin only.
 const CSP_DOCS: &str =
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+// The hosted pages: scripts, styles and images from this origin only, no inline script or style.
+const CSP_PAGES: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 const HSTS: &str = "max-age=63072000; includeSubDomains";
 
 tokio::task_local! {
@@ -190,8 +192,23 @@ async fn finish(
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    let csp = if docs { CSP_DOCS } else { CSP_API };
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let csp = match (docs, html) {
+        (true, _) => CSP_DOCS,
+        (false, true) => CSP_PAGES,
+        (false, false) => CSP_API,
+    };
+    let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    if html && !docs {
+        // A form posted from a page under `no-referrer` carries `Origin: null`; the pages' CSRF check
+        // needs the real origin, which `same-origin` sends to this origin only.
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    }
     headers.insert(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
@@ -230,6 +247,10 @@ async fn as_problem(response: HttpResponse, request_id: &RequestId) -> (HttpResp
     if content_type.starts_with("application/json") {
         // A deliberate JSON answer (`/readyz`'s `{"status":"unavailable"}`) keeps its documented shape.
         return (response, None);
+    }
+    if content_type.starts_with("text/html") {
+        // A hosted page that explains the error to a person (a refused form, a page not found).
+        return (response, Some(format!("page_{}", status.as_u16())));
     }
     let is_problem = content_type.starts_with(PROBLEM_JSON);
     let (mut head, body) = response.into_parts();

@@ -55,7 +55,8 @@ fn provider(auth: &Auth) -> Result<&GithubConfig, ApiError> {
     })
 }
 
-fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
+/// 400 `invalid_redirect_uri` unless `redirect_uri` is exactly one of `REDIRECT_ALLOWLIST`.
+pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
     if auth
         .config
         .redirect_allowlist
@@ -82,8 +83,8 @@ fn redirect_to(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// `redirect_uri` with one query parameter added.
-fn back_to(redirect_uri: &str, key: &str, value: &str) -> HttpResponse {
+/// A redirect to `redirect_uri` with one query parameter added.
+pub fn back_to(redirect_uri: &str, key: &str, value: &str) -> HttpResponse {
     match Url::parse(redirect_uri) {
         Ok(mut url) => {
             url.query_pairs_mut().append_pair(key, value);
@@ -95,8 +96,13 @@ fn back_to(redirect_uri: &str, key: &str, value: &str) -> HttpResponse {
     }
 }
 
-/// A new login code, bound to the application's challenge.
-fn new_login_code(conn: &mut DbConn, user_id: &str, code_challenge: Option<&str>) -> Result<String, DbError> {
+/// A new login code for `user_id`, bound to the application's challenge (what `/auth/oauth/exchange`
+/// takes with the verifier).
+pub fn new_login_code(
+    conn: &mut DbConn,
+    user_id: &str,
+    code_challenge: Option<&str>,
+) -> Result<String, DbError> {
     let code = random_token();
     oauth::insert_code(
         conn,
@@ -161,6 +167,21 @@ fn app_challenge(query: &AuthorizeQuery) -> Result<Option<String>, ApiError> {
         return Err(ApiError::Validation(errors));
     }
     Ok(query.code_challenge.clone().filter(|_| !link_flow))
+}
+
+/// The S256 challenge of a hosted sign-in (`/login?redirect_uri=…&code_challenge=…`): required and
+/// checked as for a GitHub sign-in.
+pub fn sign_in_challenge(
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+) -> Result<String, ApiError> {
+    let query = AuthorizeQuery {
+        redirect_uri: String::new(),
+        code_challenge,
+        code_challenge_method,
+        link_ticket: None,
+    };
+    app_challenge(&query)?.ok_or_else(|| ApiError::internal("a sign-in without a challenge passed"))
 }
 
 /// GET /auth/github/authorize
@@ -232,7 +253,8 @@ pub async fn callback(
 ) -> Result<HttpResponse, ApiError> {
     let config = provider(&auth)?.clone();
     let flow = session.get::<Flow>(FLOW_KEY).ok().flatten();
-    session.purge();
+    // Only the flow: the same cookie may carry a hosted-pages sign-in.
+    session.remove(FLOW_KEY);
     let flow = flow
         .filter(|f| query.state.as_deref() == Some(f.state.as_str()))
         .ok_or_else(state_mismatch)?;

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use actix_web::cookie::Cookie;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, NewUser, User};
 use portcullis_db::{write_transaction, DbError, Pool};
@@ -14,6 +15,7 @@ use validator::{Validate, ValidationError, ValidationErrors};
 use super::body::{invalid_credentials, token_response};
 use super::email::queue_verification;
 use crate::events::{self, action};
+use crate::sessions::Grant;
 use crate::throttle::ThrottleKey;
 use crate::{mfa, sessions, Auth};
 
@@ -34,6 +36,17 @@ pub struct SignupRequest {
     password: String,
     #[schema(schema_with = display_name_schema)]
     display_name: Option<String>,
+}
+
+impl SignupRequest {
+    /// A sign-up as a form other than the JSON body gives it (the sign-up page).
+    pub fn new(email: String, password: String, display_name: Option<String>) -> Self {
+        SignupRequest {
+            email,
+            password,
+            display_name,
+        }
+    }
 }
 
 fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
@@ -110,13 +123,26 @@ pub async fn signup(
     client: ClientInfo,
     ValidJson(body): ValidJson<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let violations = body.violations(&auth).await?;
+    let (user, grant) = create_account(&auth, &pool, client, body).await?;
+    token_response(&auth, &user, grant, true)
+}
+
+/// Creates an account from a sign-up form and opens its first session (`POST /auth/signup`, and the
+/// sign-up page): every rule of every field is checked first, the verification mail is queued in the
+/// same transaction as the account.
+pub async fn create_account(
+    auth: &web::Data<Auth>,
+    pool: &Pool,
+    client: ClientInfo,
+    body: SignupRequest,
+) -> Result<(User, Grant), ApiError> {
+    let violations = body.violations(auth).await?;
     if !violations.is_empty() {
         return Err(ApiError::Validation(violations));
     }
     let hash = auth.hasher.hash(body.password).await?;
     let auth_for_db = auth.clone();
-    let (user, grant) = with_conn(&pool, move |conn| {
+    let (user, grant) = with_conn(pool, move |conn| {
         write_transaction(conn, |conn| {
             let now = portcullis_db::now();
             let id = uuid::Uuid::now_v7().to_string();
@@ -152,7 +178,7 @@ pub async fn signup(
     })
     .await?;
     auth.mailer.wake();
-    token_response(&auth, &user, grant, true)
+    Ok((user, grant))
 }
 
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
@@ -172,10 +198,28 @@ pub async fn login(
     req: HttpRequest,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = normalize_email(&body.email);
-    let throttle = ThrottleKey::for_request(&auth, &req, &email);
+    let (user, grant, device) =
+        sign_in_with_password(&auth, &pool, &req, client, body.email, body.password).await?;
+    let mut response = token_response(&auth, &user, grant, false)?;
+    response.add_cookie(&device).map_err(ApiError::internal)?;
+    Ok(response)
+}
+
+/// Checks a password sign-in under the throttle and opens a session (`POST /auth/login`, and the
+/// sign-in page). Answers the session and the device cookie that exempts this browser from the
+/// account's back-off; `MfaRequired` when the account has a second factor.
+pub async fn sign_in_with_password(
+    auth: &web::Data<Auth>,
+    pool: &Pool,
+    req: &HttpRequest,
+    client: ClientInfo,
+    email: String,
+    password: String,
+) -> Result<(User, Grant, Cookie<'static>), ApiError> {
+    let email = normalize_email(&email);
+    let throttle = ThrottleKey::for_request(auth, req, &email);
     let (lookup, key, event_client) = (email.clone(), throttle.clone(), client.clone());
-    let user = with_conn(&pool, move |conn| {
+    let user = with_conn(pool, move |conn| {
         let user = users::find_by_email(conn, &lookup)?;
         key.begin(conn, user.as_ref().map(|u| u.id.as_str()), &event_client)?;
         Ok(user)
@@ -184,9 +228,9 @@ pub async fn login(
     // An unknown email, or an account without a password, is checked against a dummy hash: the
     // same argon2 work, so neither the answer nor its timing tells which accounts exist.
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified = throttle.verify(&auth, &pool, stored, body.password).await?;
+    let verified = throttle.verify(auth, pool, stored, password).await?;
     let (auth_for_db, key) = (auth.clone(), throttle.clone());
-    let user = with_conn(&pool, move |conn| {
+    let user = with_conn(pool, move |conn| {
         let user = match user {
             Some(user) if verified.ok => user,
             Some(user) => {
@@ -219,11 +263,7 @@ pub async fn login(
     let Some((user, grant)) = user else {
         return Err(invalid_credentials());
     };
-    let mut response = token_response(&auth, &user, grant, false)?;
-    response
-        .add_cookie(&throttle.device_cookie(&auth, &email))
-        .map_err(ApiError::internal)?;
-    Ok(response)
+    Ok((user, grant, throttle.device_cookie(auth, &email)))
 }
 
 /// Checks the password of a signed-in `user` (password change, account deletion) under the

@@ -16,7 +16,7 @@ use super::members::ListQuery;
 use super::{forbidden, known_roles};
 use crate::audit::{self, Actor, Change};
 use crate::grants::may_invite;
-use crate::TenantCall;
+use crate::{TenantAccess, TenantCall};
 
 const VALID_FOR_DAYS: i64 = 7;
 
@@ -92,43 +92,55 @@ pub async fn create(
     let token_hash = hash_token(&token);
     let invitation = call
         .write(&pool, move |conn, access| {
-            let body: CreateInvitation = body.parse()?;
-            let tenant = &access.tenant;
-            let granted = known_roles(conn, tenant, &body.roles)?;
-            // The rule acceptance checks again (see `accept`).
-            may_invite(access.authority, granted).map_err(forbidden)?;
-            let now = portcullis_db::now();
-            // Validated when parsed; the same canonical form as the accounts it is matched against.
-            let email = parse_email(&body.email).map_err(|problem| {
-                ApiError::Validation(vec![FieldError::new("email", problem.code, problem.message)])
-            })?;
-            let invitation = Invitation {
-                id: uuid::Uuid::now_v7().to_string(),
-                tenant_id: tenant.as_str().to_owned(),
-                email_normalized: email.normalized,
-                email: email.display,
-                roles: body.roles.join(" "),
-                token_hash,
-                created_by: Some(access.user_id.clone()),
-                created_at: now,
-                expires_at: now + Duration::days(VALID_FOR_DAYS),
-                accepted_at: None,
-                revoked_at: None,
-            };
-            invitations::insert(conn, &invitation)?;
-            let change = Change {
-                action: "invitation.created",
-                target_type: "invitation",
-                target_id: &invitation.id,
-                details: json!({"email": invitation.email, "roles": body.roles}),
-            };
-            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
-            Ok(invitation)
+            invite(conn, access, &client, token_hash, &body)
         })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(InvitationBody::new(&invitation, Some(token))))
+}
+
+/// Creates an invitation (`POST …/invitations`, and the console's invite form) whose token hashes
+/// to `token_hash`: only roles the caller could grant.
+pub fn invite(
+    conn: &mut DbConn,
+    access: &TenantAccess,
+    client: &ClientInfo,
+    token_hash: String,
+    body: &JsonBody,
+) -> Result<Invitation, ApiError> {
+    let body: CreateInvitation = body.parse()?;
+    let tenant = &access.tenant;
+    let granted = known_roles(conn, tenant, &body.roles)?;
+    // The rule acceptance checks again (see `accept`).
+    may_invite(access.authority, granted).map_err(forbidden)?;
+    let now = portcullis_db::now();
+    // Validated when parsed; the same canonical form as the accounts it is matched against.
+    let email = parse_email(&body.email).map_err(|problem| {
+        ApiError::Validation(vec![FieldError::new("email", problem.code, problem.message)])
+    })?;
+    let invitation = Invitation {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.as_str().to_owned(),
+        email_normalized: email.normalized,
+        email: email.display,
+        roles: body.roles.join(" "),
+        token_hash,
+        created_by: Some(access.user_id.clone()),
+        created_at: now,
+        expires_at: now + Duration::days(VALID_FOR_DAYS),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    invitations::insert(conn, &invitation)?;
+    let change = Change {
+        action: "invitation.created",
+        target_type: "invitation",
+        target_id: &invitation.id,
+        details: json!({"email": invitation.email, "roles": body.roles}),
+    };
+    audit::record(conn, tenant, &Actor::from(access), client, change)?;
+    Ok(invitation)
 }
 
 /// GET /tenants/{tid}/invitations
@@ -194,79 +206,90 @@ pub async fn accept(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let body: AcceptInvitation = body.parse()?;
-    let token_hash = hash_token(&body.token);
     let (tenant, roles) = with_conn(&pool, move |conn| {
-        write_transaction(conn, |conn| {
-            let now = portcullis_db::now();
-            // The user's row before the tenant's: the order an account deletion takes them in.
-            let user = users::find_held(conn, &principal.user_id)?;
-            let invitation =
-                invitations::find_usable(conn, &token_hash, now)?.ok_or_else(invitation_not_found)?;
-            let tenant = TenantId::new(invitation.tenant_id.clone());
-            // The membership lock: the inviter's standing read below cannot change until this commits.
-            match tenants::lock(conn, &tenant, now) {
-                Err(DbError::NotFound) => return Err(invitation_not_found()),
-                other => other?,
-            }
-            // A custom role deleted since the invitation was sent is not granted.
-            let custom = portcullis_db::roles::list(conn, &tenant)?;
-            let roles: Vec<String> = roles_of_invitation(&invitation)
-                .into_iter()
-                .filter(|r| crate::scopes::builtin(r).is_some() || custom.iter().any(|c| &c.name == r))
-                .collect();
-            // The invitation acts with its inviter's authority, which may have shrunk since it was
-            // sent: an invitation its inviter could not send now is as good as revoked.
-            if !inviter_still_may_invite(conn, &tenant, invitation.created_by.as_deref(), &roles)? {
-                return Err(invitation_not_found());
-            }
-            if user.email_normalized != invitation.email_normalized {
-                return Err(ApiError::Forbidden {
-                    code: "invitation_email_mismatch",
-                    detail: "this invitation was sent to another email address".into(),
-                    required_scope: None,
-                });
-            }
-            if memberships::roles_of(conn, &tenant, &user.id)?.is_some() {
-                return Err(ApiError::Conflict {
-                    code: "already_member",
-                    detail: "you are already a member of this tenant".into(),
-                });
-            }
-            if !invitations::accept(conn, &invitation.id, now)? {
-                return Err(invitation_not_found());
-            }
-            match memberships::insert(conn, &tenant, &user.id, &roles, now) {
-                Err(DbError::UniqueViolation(_)) => {
-                    return Err(ApiError::Conflict {
-                        code: "already_member",
-                        detail: "you are already a member of this tenant".into(),
-                    })
-                }
-                other => other?,
-            }
-            let actor = Actor {
-                kind: "user",
-                id: user.id.clone(),
-            };
-            let accepted = Change {
-                action: "invitation.accepted",
-                target_type: "invitation",
-                target_id: &invitation.id,
-                details: json!({"email": invitation.email}),
-            };
-            audit::record(conn, &tenant, &actor, &client, accepted)?;
-            let added = Change {
-                action: "member.added",
-                target_type: "user",
-                target_id: &user.id,
-                details: json!({"roles": roles}),
-            };
-            audit::record(conn, &tenant, &actor, &client, added)?;
-            Ok((tenants::find(conn, &tenant)?, roles))
-        })
+        accept_invitation(conn, &principal.user_id, &client, &body.token)
     })
     .await?;
     Ok(HttpResponse::Ok().json(tenant_body(&tenant, roles)))
+}
+
+/// Accepts an invitation for the signed-in `user_id` (`POST /invitations/accept`, and the page the
+/// invitation mail links to): the roles the inviter could still grant, in one write transaction.
+pub fn accept_invitation(
+    conn: &mut DbConn,
+    user_id: &str,
+    client: &ClientInfo,
+    token: &str,
+) -> Result<(portcullis_db::tenants::Tenant, Vec<String>), ApiError> {
+    let token_hash = hash_token(token);
+    write_transaction(conn, |conn| {
+        let now = portcullis_db::now();
+        // The user's row before the tenant's: the order an account deletion takes them in.
+        let user = users::find_held(conn, user_id)?;
+        let invitation =
+            invitations::find_usable(conn, &token_hash, now)?.ok_or_else(invitation_not_found)?;
+        let tenant = TenantId::new(invitation.tenant_id.clone());
+        // The membership lock: the inviter's standing read below cannot change until this commits.
+        match tenants::lock(conn, &tenant, now) {
+            Err(DbError::NotFound) => return Err(invitation_not_found()),
+            other => other?,
+        }
+        // A custom role deleted since the invitation was sent is not granted.
+        let custom = portcullis_db::roles::list(conn, &tenant)?;
+        let roles: Vec<String> = roles_of_invitation(&invitation)
+            .into_iter()
+            .filter(|r| crate::scopes::builtin(r).is_some() || custom.iter().any(|c| &c.name == r))
+            .collect();
+        // The invitation acts with its inviter's authority, which may have shrunk since it was
+        // sent: an invitation its inviter could not send now is as good as revoked.
+        if !inviter_still_may_invite(conn, &tenant, invitation.created_by.as_deref(), &roles)? {
+            return Err(invitation_not_found());
+        }
+        if user.email_normalized != invitation.email_normalized {
+            return Err(ApiError::Forbidden {
+                code: "invitation_email_mismatch",
+                detail: "this invitation was sent to another email address".into(),
+                required_scope: None,
+            });
+        }
+        if memberships::roles_of(conn, &tenant, &user.id)?.is_some() {
+            return Err(ApiError::Conflict {
+                code: "already_member",
+                detail: "you are already a member of this tenant".into(),
+            });
+        }
+        if !invitations::accept(conn, &invitation.id, now)? {
+            return Err(invitation_not_found());
+        }
+        match memberships::insert(conn, &tenant, &user.id, &roles, now) {
+            Err(DbError::UniqueViolation(_)) => {
+                return Err(ApiError::Conflict {
+                    code: "already_member",
+                    detail: "you are already a member of this tenant".into(),
+                })
+            }
+            other => other?,
+        }
+        let actor = Actor {
+            kind: "user",
+            id: user.id.clone(),
+        };
+        let accepted = Change {
+            action: "invitation.accepted",
+            target_type: "invitation",
+            target_id: &invitation.id,
+            details: json!({"email": invitation.email}),
+        };
+        audit::record(conn, &tenant, &actor, client, accepted)?;
+        let added = Change {
+            action: "member.added",
+            target_type: "user",
+            target_id: &user.id,
+            details: json!({"roles": roles}),
+        };
+        audit::record(conn, &tenant, &actor, client, added)?;
+        Ok((tenants::find(conn, &tenant)?, roles))
+    })
 }
 
 /// Whether the inviter, as they stand in the tenant now, could still send an invitation granting

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::memberships::{self, Member};
-use portcullis_db::Pool;
+use portcullis_db::{DbConn, Pool};
 use portcullis_web::{path_id, rfc3339, ApiError, ClientInfo, JsonBody, PageRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,7 +11,7 @@ use validator::Validate;
 use super::{forbidden, known_roles};
 use crate::audit::{self, Actor, Change};
 use crate::grants::{may_act_on, may_change_roles};
-use crate::TenantCall;
+use crate::{TenantAccess, TenantCall};
 
 /// `?limit&cursor` of tenant lists.
 #[derive(Debug, Deserialize)]
@@ -90,33 +90,46 @@ pub async fn set_roles(
     path: web::Path<(String, String)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let user_id = path.into_inner().1;
     let member = call
         .write_locked(&pool, move |conn, access| {
-            let body: SetRoles = body.parse()?;
-            let user_id = path_id(path.into_inner().1)?;
-            let tenant = &access.tenant;
-            let granted = known_roles(conn, tenant, &body.roles)?;
-            // The member row (for the answer) and the roles before, read once.
-            let (member, before) = memberships::find(conn, tenant, &user_id)?;
-            let from = crate::authority_of(conn, tenant, &before)?;
-            may_change_roles(access.authority, from, granted).map_err(forbidden)?;
-            memberships::set_roles(conn, tenant, &user_id, &body.roles)?;
-            if memberships::count_owners(conn, tenant)? == 0 {
-                return Err(last_owner());
-            }
-            let change = Change {
-                action: "member.roles_changed",
-                target_type: "user",
-                target_id: &user_id,
-                details: json!({"from": before, "to": body.roles}),
-            };
-            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
-            let mut roles = body.roles;
-            roles.sort();
-            Ok((member, roles))
+            set_member_roles(conn, access, &client, user_id, &body)
         })
         .await?;
     Ok(HttpResponse::Ok().json(MemberBody::new(member.0, member.1)))
+}
+
+/// Replaces a member's roles (`PUT …/members/{uid}/roles`, and the console's role form): no role the
+/// caller could not grant, no change to a member who outranks the caller, never the last owner.
+pub fn set_member_roles(
+    conn: &mut DbConn,
+    access: &TenantAccess,
+    client: &ClientInfo,
+    user_id: String,
+    body: &JsonBody,
+) -> Result<(Member, Vec<String>), ApiError> {
+    let body: SetRoles = body.parse()?;
+    let user_id = path_id(user_id)?;
+    let tenant = &access.tenant;
+    let granted = known_roles(conn, tenant, &body.roles)?;
+    // The member row (for the answer) and the roles before, read once.
+    let (member, before) = memberships::find(conn, tenant, &user_id)?;
+    let from = crate::authority_of(conn, tenant, &before)?;
+    may_change_roles(access.authority, from, granted).map_err(forbidden)?;
+    memberships::set_roles(conn, tenant, &user_id, &body.roles)?;
+    if memberships::count_owners(conn, tenant)? == 0 {
+        return Err(last_owner());
+    }
+    let change = Change {
+        action: "member.roles_changed",
+        target_type: "user",
+        target_id: &user_id,
+        details: json!({"from": before, "to": body.roles}),
+    };
+    audit::record(conn, tenant, &Actor::from(access), client, change)?;
+    let mut roles = body.roles;
+    roles.sort();
+    Ok((member, roles))
 }
 
 /// DELETE /tenants/{tid}/members/{uid}

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use portcullis_db::roles::{self as role_rows, Role};
-use portcullis_db::{memberships, DbError, Pool};
+use portcullis_db::{memberships, DbConn, DbError, Pool};
 use portcullis_web::{double_option, ApiError, ClientInfo, FieldError, JsonBody, TextRule};
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +12,7 @@ use super::forbidden;
 use crate::audit::{self, Actor, Change};
 use crate::grants::may_define_role;
 use crate::scopes::{builtin, builtin_roles, Scopes};
-use crate::TenantCall;
+use crate::{TenantAccess, TenantCall};
 
 const MAX_CUSTOM_ROLES: i64 = 100;
 /// A custom role's description (`portcullis_web::TextRule` has the rules every description follows).
@@ -161,6 +161,53 @@ fn builtin_role() -> ApiError {
     }
 }
 
+/// Defines a custom role (`POST …/roles`, and the console's role form): only scopes the caller holds.
+pub fn create_role(
+    conn: &mut DbConn,
+    access: &TenantAccess,
+    client: &ClientInfo,
+    body: &JsonBody,
+) -> Result<Role, ApiError> {
+    let taken = || ApiError::Conflict {
+        code: "role_name_taken",
+        detail: "a role with this name exists".into(),
+    };
+    let body: CreateRole = body.parse()?;
+    let scopes = parse_scopes(&body.scopes)?;
+    if builtin(&body.name).is_some() {
+        return Err(taken());
+    }
+    let tenant = &access.tenant;
+    may_define_role(access.authority, Scopes::NONE, scopes).map_err(forbidden)?;
+    if role_rows::count(conn, tenant)? >= MAX_CUSTOM_ROLES {
+        return Err(ApiError::Conflict {
+            code: "role_limit_reached",
+            detail: "a tenant has at most 100 custom roles".into(),
+        });
+    }
+    let now = portcullis_db::now();
+    let role = Role {
+        tenant_id: tenant.as_str().to_owned(),
+        name: body.name,
+        description: body.description,
+        scopes: scopes.to_stored(),
+        created_at: now,
+        updated_at: now,
+    };
+    match role_rows::insert(conn, &role) {
+        Err(DbError::UniqueViolation(_)) => return Err(taken()),
+        other => other?,
+    }
+    let change = Change {
+        action: "role.created",
+        target_type: "role",
+        target_id: &role.name,
+        details: json!({"scopes": scopes.names()}),
+    };
+    audit::record(conn, tenant, &Actor::from(access), client, change)?;
+    Ok(role)
+}
+
 /// POST /tenants/{tid}/roles
 pub async fn create(
     call: TenantCall,
@@ -168,46 +215,9 @@ pub async fn create(
     client: ClientInfo,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let taken = || ApiError::Conflict {
-        code: "role_name_taken",
-        detail: "a role with this name exists".into(),
-    };
     let role = call
         .write_locked(&pool, move |conn, access| {
-            let body: CreateRole = body.parse()?;
-            let scopes = parse_scopes(&body.scopes)?;
-            if builtin(&body.name).is_some() {
-                return Err(taken());
-            }
-            let tenant = &access.tenant;
-            may_define_role(access.authority, Scopes::NONE, scopes).map_err(forbidden)?;
-            if role_rows::count(conn, tenant)? >= MAX_CUSTOM_ROLES {
-                return Err(ApiError::Conflict {
-                    code: "role_limit_reached",
-                    detail: "a tenant has at most 100 custom roles".into(),
-                });
-            }
-            let now = portcullis_db::now();
-            let role = Role {
-                tenant_id: tenant.as_str().to_owned(),
-                name: body.name,
-                description: body.description,
-                scopes: scopes.to_stored(),
-                created_at: now,
-                updated_at: now,
-            };
-            match role_rows::insert(conn, &role) {
-                Err(DbError::UniqueViolation(_)) => return Err(taken()),
-                other => other?,
-            }
-            let change = Change {
-                action: "role.created",
-                target_type: "role",
-                target_id: &role.name,
-                details: json!({"scopes": scopes.names()}),
-            };
-            audit::record(conn, tenant, &Actor::from(access), &client, change)?;
-            Ok(role)
+            create_role(conn, access, &client, &body)
         })
         .await?;
     Ok(HttpResponse::Created().json(custom_body(&role)))

@@ -22,6 +22,7 @@ mod mfa;
 mod migrations;
 mod names;
 mod openapi;
+mod pages;
 mod path_ids;
 mod projects;
 mod readiness;

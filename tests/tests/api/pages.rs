@@ -1,0 +1,553 @@
+//! The hosted pages and the console over real HTTP, as a browser without scripts uses them: forms
+//! posted with the session cookie, the CSRF token of the page and the page's origin. Every outcome is
+//! checked through the API, not through the pages themselves.
+
+use portcullis_tests::{spawn_app, spawn_app_with, JsonExt, RequestHelper, TestApp, PASSWORD};
+use reqwest::header::HeaderMap;
+use serde_json::json;
+
+/// A browser: a cookie jar, no redirects followed, and forms posted from the app's origin.
+struct Visitor<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+}
+
+/// One answer: status, headers, body.
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no Location ({}): {}", self.status, self.body))
+    }
+
+    /// The `value` of the first hidden input named `name`.
+    fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in: {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
+    /// The text of `<output id="shown-once">`.
+    fn shown_once(&self) -> String {
+        let start = self
+            .body
+            .find("<output id=\"shown-once\">")
+            .unwrap_or_else(|| panic!("nothing shown once: {}", self.body))
+            + "<output id=\"shown-once\">".len();
+        let end = self.body[start..].find("</output>").unwrap() + start;
+        self.body[start..end].replace("&#38;", "&").replace("&amp;", "&")
+    }
+}
+
+impl<'a> Visitor<'a> {
+    fn new(app: &'a TestApp) -> Visitor<'a> {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Visitor { app, client }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        let response = self.client.get(self.app.url(path)).send().await.unwrap();
+        answer(response).await
+    }
+
+    /// Posts `fields` with the CSRF token of the page at `from`, from this app's origin.
+    async fn submit(&self, from: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
+        let csrf = self.get(from).await.field("csrf");
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        all.extend_from_slice(fields);
+        self.post_raw(action, &all, Some(&self.app.address)).await
+    }
+
+    async fn post_raw(&self, action: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Answer {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request = self
+            .client
+            .post(self.app.url(action))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+
+    async fn sign_up(&self, email: &str) {
+        let done = self
+            .submit("/signup", "/signup", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.location(), "/account");
+    }
+
+    async fn sign_in(&self, email: &str) {
+        let done = self
+            .submit("/login", "/login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+    }
+
+    /// Creates a tenant from the console; its id.
+    async fn create_tenant(&self, slug: &str) -> String {
+        let done = self
+            .submit("/console", "/console", &[("name", "Acme"), ("slug", slug)])
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        done.location().trim_start_matches("/console/").to_owned()
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn checkbox_values<'b>(body: &'b str, form_id: &str, name: &str) -> Vec<&'b str> {
+    let start = body
+        .find(&format!("id=\"{form_id}\""))
+        .unwrap_or_else(|| panic!("no form {form_id}"));
+    let form = &body[start..start + body[start..].find("</form>").unwrap()];
+    let marker = format!("name=\"{name}\" value=\"");
+    form.match_indices(&marker)
+        .map(|(at, _)| {
+            let from = at + marker.len();
+            &form[from..from + form[from..].find('"').unwrap()]
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_tenant_is_run_from_the_console_under_the_api_rules() {
+    let app = spawn_app().await;
+    let owner = Visitor::new(&app);
+    owner.sign_up("owner@example.com").await;
+    let account = owner.get("/account").await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("owner@example.com"));
+    assert!(
+        account.body.contains("(this browser)"),
+        "the browser's session is listed"
+    );
+
+    let tid = owner.create_tenant("acme").await;
+    let owner_api = app.login_as("owner@example.com", PASSWORD).await;
+    let tenants = owner_api.get("/api/v1/tenants").await.expect(200);
+    assert_eq!(tenants.array_at("items")[0].str_at("id"), tid);
+    assert_eq!(tenants.array_at("items")[0]["roles"], json!(["owner"]));
+
+    // An invitation from the console; the link is shown once and the member accepts in a browser.
+    let page = format!("/console/{tid}");
+    let invited = owner
+        .submit(
+            &page,
+            &format!("/console/{tid}/invitations"),
+            &[("email", "member@example.com"), ("roles", "viewer")],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    let link = invited.shown_once();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    app.user("member@example.com").await;
+    let member = Visitor::new(&app);
+    member.sign_in("member@example.com").await;
+    let path = format!("/invitation?token={token}");
+    let joined = member.submit(&path, "/invitation", &[("token", &token)]).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let members = owner_api
+        .get(&format!("/api/v1/tenants/{tid}/members"))
+        .await
+        .expect(200);
+    let member_row = members
+        .array_at("items")
+        .iter()
+        .find(|m| m.str_at("email") == "member@example.com")
+        .expect("the member joined")
+        .clone();
+    assert_eq!(member_row["roles"], json!(["viewer"]));
+
+    // Their role changed from the console.
+    let uid = member_row.str_at("user_id").to_owned();
+    let changed = owner
+        .submit(
+            &page,
+            &format!("/console/{tid}/members/{uid}/roles"),
+            &[("roles", "editor")],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let after = owner_api
+        .get(&format!("/api/v1/tenants/{tid}/members"))
+        .await
+        .expect(200);
+    let after = after
+        .array_at("items")
+        .iter()
+        .find(|m| m.str_at("user_id") == uid)
+        .unwrap()
+        .clone();
+    assert_eq!(after["roles"], json!(["editor"]));
+
+    // The last owner cannot be demoted from the console either.
+    let me = owner_api.get("/api/v1/me").await.expect(200);
+    let refused = owner
+        .submit(
+            &page,
+            &format!("/console/{tid}/members/{}/roles", me.str_at("id")),
+            &[("roles", "viewer")],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("at least one owner"), "{}", refused.body);
+
+    // A custom role and an API key; the key works over the API.
+    let role = owner
+        .submit(
+            &page,
+            &format!("/console/{tid}/roles"),
+            &[
+                ("name", "auditor"),
+                ("scopes", "audit:read"),
+                ("scopes", "tenant:read"),
+            ],
+        )
+        .await;
+    assert_eq!(role.status, 303, "{}", role.body);
+    let roles = owner_api
+        .get(&format!("/api/v1/tenants/{tid}/roles"))
+        .await
+        .expect(200);
+    let auditor = roles
+        .array_at("items")
+        .iter()
+        .find(|r| r.str_at("name") == "auditor")
+        .expect("the role exists")
+        .clone();
+    assert_eq!(auditor["scopes"], json!(["tenant:read", "audit:read"]));
+
+    let created = owner
+        .submit(
+            &page,
+            &format!("/console/{tid}/api-keys"),
+            &[("name", "ci"), ("scopes", "projects:read")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = created.shown_once();
+    let listed = app
+        .client
+        .get(app.url(&format!("/api/v1/tenants/{tid}/projects")))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "the key made in the console works");
+
+    // The audit log shows what the console did, as the API's log does.
+    let audit = owner.get(&format!("/console/{tid}/audit")).await;
+    assert_eq!(audit.status, 200);
+    for action in [
+        "member.roles_changed",
+        "role.created",
+        "api_key.created",
+        "invitation.accepted",
+    ] {
+        assert!(audit.body.contains(action), "{action} in the log page");
+    }
+    let filtered = owner
+        .get(&format!("/console/{tid}/audit?action=role.created"))
+        .await;
+    assert!(filtered.body.contains("role.created"));
+    assert!(!filtered.body.contains("api_key.created"), "the filter applies");
+}
+
+#[actix_web::test]
+async fn a_forged_cross_site_post_changes_nothing() {
+    let app = spawn_app().await;
+    let victim = Visitor::new(&app);
+    victim.sign_up("victim@example.com").await;
+    let csrf = victim.get("/console").await.field("csrf");
+    let fields = |token: &'static str| vec![("name", "Evil"), ("slug", "evil"), ("csrf", token)];
+
+    // Without a token, even from this origin.
+    let no_token = victim
+        .post_raw(
+            "/console",
+            &[("name", "Evil"), ("slug", "evil")],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+    // With the right token but from another site.
+    let token: &'static str = Box::leak(csrf.into_boxed_str());
+    let foreign = victim
+        .post_raw("/console", &fields(token), Some("https://evil.example"))
+        .await;
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    // A wrong token.
+    let wrong = victim
+        .post_raw("/console", &fields("not-the-token"), Some(&app.address))
+        .await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    // Sign-out is a form too.
+    let logout = victim
+        .post_raw("/logout", &[], Some("https://evil.example"))
+        .await;
+    assert_eq!(logout.status, 403);
+
+    let api = app.login_as("victim@example.com", PASSWORD).await;
+    let tenants = api.get("/api/v1/tenants").await.expect(200);
+    assert_eq!(tenants.array_at("items").len(), 0, "no tenant was created");
+    assert_eq!(victim.get("/account").await.status, 200, "still signed in");
+    // The control: the same form with the token, from this origin, works.
+    let made = victim
+        .post_raw("/console", &fields(token), Some(&app.address))
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+}
+
+#[actix_web::test]
+async fn the_browser_cookie_never_authenticates_the_api() {
+    let app = spawn_app().await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("cookie@example.com").await;
+    let response = visitor
+        .client
+        .get(app.url("/api/v1/auth/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = visitor
+        .client
+        .post(app.url("/api/v1/tenants"))
+        .json(&json!({"name": "Via cookie", "slug": "via-cookie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[actix_web::test]
+async fn revoking_the_browser_session_signs_the_browser_out() {
+    let app = spawn_app().await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("revoked@example.com").await;
+    let api = app.login_as("revoked@example.com", PASSWORD).await;
+    let sessions = api.get("/api/v1/auth/sessions").await.expect(200);
+    let browser_session = sessions
+        .array_at("items")
+        .iter()
+        .find(|s| s["current"] == json!(false))
+        .expect("the browser's session is listed with the API's")
+        .str_at("id")
+        .to_owned();
+    api.delete(&format!("/api/v1/auth/sessions/{browser_session}"))
+        .await
+        .expect(204);
+    let account = visitor.get("/account").await;
+    assert_eq!(account.status, 303);
+    assert_eq!(account.location(), "/login");
+}
+
+#[actix_web::test]
+async fn the_console_offers_only_scopes_the_admin_holds_and_refuses_others() {
+    let app = spawn_app().await;
+    let owner = app.user("boss@example.com").await;
+    let tenant = owner.create_tenant("scoped").await;
+    owner.new_member(&tenant, "admin@example.com", &["admin"]).await;
+    let admin = Visitor::new(&app);
+    admin.sign_in("admin@example.com").await;
+    let page = admin.get(&format!("/console/{}", tenant.id)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+
+    // API.md: admin is every scope but tenant:delete.
+    let admin_scopes = [
+        "tenant:read",
+        "tenant:update",
+        "members:read",
+        "members:invite",
+        "members:manage",
+        "roles:read",
+        "roles:manage",
+        "projects:read",
+        "projects:write",
+        "projects:delete",
+        "api_keys:manage",
+        "audit:read",
+    ];
+    let mut offered = checkbox_values(&page.body, "role-form", "scopes");
+    offered.sort_unstable();
+    let mut expected = admin_scopes.to_vec();
+    expected.sort_unstable();
+    assert_eq!(offered, expected, "the role checklist");
+    let mut key_offered = checkbox_values(&page.body, "key-form", "scopes");
+    key_offered.sort_unstable();
+    assert_eq!(key_offered, expected, "the key checklist");
+
+    // Sent anyway, the server refuses it and nothing is made.
+    let forced = admin
+        .submit(
+            &format!("/console/{}", tenant.id),
+            &format!("/console/{}/roles", tenant.id),
+            &[("name", "wrecker"), ("scopes", "tenant:delete")],
+        )
+        .await;
+    assert_eq!(forced.status, 403, "{}", forced.body);
+    let roles = owner
+        .get(&format!("/api/v1/tenants/{}/roles", tenant.id))
+        .await
+        .expect(200);
+    assert!(
+        roles
+            .array_at("items")
+            .iter()
+            .all(|r| r.str_at("name") != "wrecker"),
+        "{roles}"
+    );
+}
+
+const APP_CALLBACK: &str = "https://app.example.com/callback";
+// RFC 7636 appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+#[actix_web::test]
+async fn hosted_sign_in_hands_the_application_a_login_code() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("OAUTH_REDIRECT_ALLOWLIST".into(), APP_CALLBACK.into());
+    })
+    .await;
+    app.user("spa@example.com").await;
+    let visitor = Visitor::new(&app);
+    let query = format!(
+        "/login?redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        APP_CALLBACK
+    );
+    let form = visitor.get(&query).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body.contains("app.example.com"),
+        "the page names the application"
+    );
+    let done = visitor
+        .submit(
+            &query,
+            "/login",
+            &[
+                ("email", "spa@example.com"),
+                ("password", PASSWORD),
+                ("redirect_uri", APP_CALLBACK),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let location = url::Url::parse(done.location()).unwrap();
+    assert!(done.location().starts_with(APP_CALLBACK), "{location}");
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "login_code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a login code");
+    let tokens = app
+        .anonymous()
+        .post(
+            "/api/v1/auth/oauth/exchange",
+            &json!({"login_code": code, "code_verifier": VERIFIER}),
+        )
+        .await
+        .expect(200);
+    assert!(!tokens.str_at("access_token").is_empty());
+
+    // Signed in already: the next application visit gets a code without a password.
+    let again = visitor.get(&query).await;
+    assert_eq!(again.status, 302, "{}", again.body);
+    assert!(again.location().starts_with(APP_CALLBACK));
+
+    // A redirect_uri outside the allowlist is never redirected to.
+    let foreign = visitor
+        .get(&format!(
+            "/login?redirect_uri=https://evil.example/cb&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        ))
+        .await;
+    assert_eq!(foreign.status, 400, "{}", foreign.body);
+    assert!(foreign.headers.get("location").is_none());
+}
+
+#[actix_web::test]
+async fn pages_carry_the_security_headers_and_load_nothing_from_elsewhere() {
+    let app = spawn_app().await;
+    let visitor = Visitor::new(&app);
+    for path in ["/login", "/signup", "/assets/pages.css"] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        let header = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert!(
+            header("content-security-policy").contains("default-src 'none'"),
+            "{path}"
+        );
+        assert!(
+            !header("content-security-policy").contains("unsafe-inline"),
+            "{path}"
+        );
+        assert!(
+            !page.body.contains("http://") && !page.body.contains("https://"),
+            "{path}: no other origin"
+        );
+        assert!(!page.body.contains("<script"), "{path}: no script");
+    }
+    let login = visitor.get("/login").await;
+    for id in ["email", "password"] {
+        assert!(
+            login.body.contains(&format!("<label for=\"{id}\"")),
+            "a label for {id}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_wrong_password_is_explained_on_the_page() {
+    let app = spawn_app().await;
+    app.user("typo@example.com").await;
+    let visitor = Visitor::new(&app);
+    let refused = visitor
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("email", "typo@example.com"),
+                ("password", "not the password at all"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("role=\"alert\""), "{}", refused.body);
+    assert!(refused.body.contains("typo@example.com"), "the email is kept");
+    assert_eq!(visitor.get("/account").await.status, 303, "not signed in");
+}

@@ -89,7 +89,13 @@ pub async fn signed_in(session: &Session, pool: &Pool) -> Result<Option<SignedIn
     };
     let amr = session.get::<Vec<String>>(AMR).ok().flatten().unwrap_or_default();
     let (sid, uid) = (session_id.clone(), user_id.clone());
-    let live = with_conn(pool, move |conn| Ok(sessions::is_active(conn, &sid, &uid)?)).await?;
+    // Not only "not revoked": the cookie store expires cookies only in the browser, so the row's own
+    // idle and absolute expiry are what end a copied cookie.
+    let live = with_conn(pool, move |conn| {
+        let row = sessions::find(conn, &sid)?;
+        Ok(row.is_some_and(|row| row.user_id == uid && row.is_live(portcullis_db::now())))
+    })
+    .await?;
     if !live {
         forget(session);
         return Ok(None);

@@ -5,11 +5,13 @@
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    /// Reads the urlencoded body (malformed escapes are decoded leniently, as browsers send none).
+    /// Reads the urlencoded body (malformed escapes are decoded leniently, as browsers send none). A
+    /// NUL, which no field may hold and PostgreSQL cannot store, becomes U+FFFD, so the field's own
+    /// rules refuse it instead of the database.
     pub fn parse(body: &[u8]) -> Form {
         Form(
             url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), v.replace('\0', "\u{FFFD}")))
                 .collect(),
         )
     }
@@ -50,5 +52,6 @@ mod tests {
         assert_eq!(form.get("name"), Some("x y"));
         assert_eq!(form.optional("empty"), None);
         assert_eq!(form.text("missing"), "");
+        assert_eq!(Form::parse(b"email=a%00b").text("email"), "a\u{FFFD}b");
     }
 }

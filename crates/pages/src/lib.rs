@@ -20,22 +20,26 @@ mod render;
 mod sign_in;
 
 use actix_web::{web, Resource};
+use portcullis_web::Quota;
 
 /// The stylesheet of every page.
 const STYLE: &str = include_str!("../assets/pages.css");
 
-/// Every page, one resource per path (so a wrong method is 405). A page is a root path, outside
-/// `/api`; none of them is in the OpenAPI document. The server mounts each behind its quota.
-pub fn resources() -> Vec<Resource> {
-    vec![
-        web::resource("/").get(sign_in::home),
-        web::resource("/assets/pages.css").get(stylesheet),
+/// Every page with its rate-limit quota, one resource per path (so a wrong method is 405). A page is
+/// a root path, outside `/api`; none of them is in the OpenAPI document. The pages that check a
+/// password or create an account are on the sign-in quota, the rest on the general one.
+pub fn resources() -> Vec<(Quota, Resource)> {
+    let sign_in = [
         web::resource("/login")
             .get(sign_in::login_page)
             .post(sign_in::login),
         web::resource("/signup")
             .get(sign_in::signup_page)
             .post(sign_in::signup),
+    ];
+    let general = [
+        web::resource("/").get(sign_in::home),
+        web::resource("/assets/pages.css").get(stylesheet),
         web::resource("/logout").post(sign_in::logout),
         web::resource("/account").get(account::show),
         web::resource("/account/sessions/{id}/revoke").post(account::revoke_session),
@@ -51,7 +55,12 @@ pub fn resources() -> Vec<Resource> {
         web::resource("/console/{tid}/roles").post(console::create_role),
         web::resource("/console/{tid}/api-keys").post(console::create_key),
         web::resource("/console/{tid}/audit").get(console::audit_page),
-    ]
+    ];
+    sign_in
+        .into_iter()
+        .map(|page| (Quota::Auth, page))
+        .chain(general.into_iter().map(|page| (Quota::Api, page)))
+        .collect()
 }
 
 async fn stylesheet() -> actix_web::HttpResponse {

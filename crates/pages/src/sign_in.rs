@@ -130,14 +130,12 @@ pub async fn login_page(
         Err(err) => return failed(&session, &err),
     };
     match (signed_in, hosted) {
-        // Already signed in here: the application gets its code without a second password prompt.
-        (Some(user), Some((redirect_uri, challenge))) => {
-            hand_over(&pool, &user.user_id, &redirect_uri, challenge)
-                .await
-                .unwrap_or_else(|err| failed(&session, &err))
-        }
         (Some(_), None) => see_other(HOME),
-        (None, _) => login_form(&session, &query, Vec::new(), String::new(), StatusCode::OK),
+        // An application's sign-in always asks: a GET must not mint a login code, or any page that
+        // links here with its own challenge would get one for a signed-in visitor.
+        (_, Some(_)) | (None, None) => {
+            login_form(&session, &query, Vec::new(), String::new(), StatusCode::OK)
+        }
     }
 }
 

@@ -219,11 +219,10 @@ impl Application {
                         .wrap(api_quota()),
                 )
                 .configure(crate::router::configure(&rate_limits))
-                // The hosted pages and console, on the sign-in quota: each form can check a password
-                // or change a tenant, and a browser has no reason to post faster.
+                // The hosted pages and console, each on the quota its list gives it.
                 .configure(|cfg| {
-                    for page in portcullis_pages::resources() {
-                        cfg.service(page.wrap(rate_limits.for_routes(Quota::Auth)));
+                    for (quota, page) in portcullis_pages::resources() {
+                        cfg.service(page.wrap(rate_limits.for_routes(quota)));
                     }
                 })
                 .default_service(web::to(not_found))

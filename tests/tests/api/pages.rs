@@ -483,10 +483,10 @@ async fn hosted_sign_in_hands_the_application_a_login_code() {
         .expect(200);
     assert!(!tokens.str_at("access_token").is_empty());
 
-    // Signed in already: the next application visit gets a code without a password.
+    // Signed in already, a visit still asks before a code is made: a GET hands out nothing.
     let again = visitor.get(&query).await;
-    assert_eq!(again.status, 302, "{}", again.body);
-    assert!(again.location().starts_with(APP_CALLBACK));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.headers.get("location").is_none());
 
     // A redirect_uri outside the allowlist is never redirected to.
     let foreign = visitor
@@ -550,4 +550,22 @@ async fn a_wrong_password_is_explained_on_the_page() {
     assert!(refused.body.contains("role=\"alert\""), "{}", refused.body);
     assert!(refused.body.contains("typo@example.com"), "the email is kept");
     assert_eq!(visitor.get("/account").await.status, 303, "not signed in");
+}
+
+#[actix_web::test]
+async fn an_expired_browser_session_is_signed_out_though_never_revoked() {
+    let app = spawn_app().await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("idle@example.com").await;
+    assert_eq!(visitor.get("/account").await.status, 200);
+    // The cookie is still in the browser; the row's idle expiry has passed.
+    let past = portcullis_tests::sql_time(-60);
+    let changed = portcullis_tests::execute_sql(
+        &app,
+        &format!("UPDATE sessions SET expires_at = '{past}' WHERE revoked_at IS NULL"),
+    );
+    assert_eq!(changed, 1);
+    let account = visitor.get("/account").await;
+    assert_eq!(account.status, 303, "{}", account.body);
+    assert_eq!(account.location(), "/login");
 }

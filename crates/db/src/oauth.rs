@@ -93,6 +93,47 @@ pub fn consume_code(
     ))
 }
 
+/// Uses up a sign-in's login code, whatever sign-in made it: its purpose is `login` (GitHub) or
+/// `login:` followed by the session's sign-in methods (a hosted sign-in). Answers the code and its
+/// purpose on the first use within its lifetime, `None` otherwise.
+pub fn consume_login_code(
+    conn: &mut DbConn,
+    code_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(SpentCode, String)>, DbError> {
+    let _writing = lock_writes(conn)?;
+    let usable = login_codes::table
+        .find(code_hash)
+        .filter(
+            login_codes::purpose
+                .eq("login")
+                .or(login_codes::purpose.like("login:%")),
+        )
+        .filter(login_codes::used_at.is_null())
+        .filter(login_codes::expires_at.gt(now));
+    let used = diesel::update(usable)
+        .set(login_codes::used_at.eq(now))
+        .execute(conn)?;
+    if used == 0 {
+        return Ok(None);
+    }
+    let (user_id, code_challenge, purpose): (String, Option<String>, String) = login_codes::table
+        .find(code_hash)
+        .select((
+            login_codes::user_id,
+            login_codes::code_challenge,
+            login_codes::purpose,
+        ))
+        .get_result(conn)?;
+    Ok(Some((
+        SpentCode {
+            user_id,
+            code_challenge,
+        },
+        purpose,
+    )))
+}
+
 /// A finished link flow: the provider account the callback saw, for the user who started the flow.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable)]
 #[diesel(table_name = link_codes)]

@@ -663,18 +663,29 @@ pub async fn invitation_page(
     pool: web::Data<Pool>,
     query: web::Query<InvitationQuery>,
 ) -> HttpResponse {
-    if let Err(response) = require(&session, &pool).await {
-        return response;
+    let token = query.token.clone().unwrap_or_default();
+    match browser::signed_in(&session, &pool).await {
+        Ok(Some(_)) => {}
+        // Signed out: sign in (or sign up) first, then come back to this invitation.
+        Ok(None) => {
+            let here = format!("/invitation?token={}", url_encoded(&token));
+            return see_other(&format!("/login?next={}", url_encoded(&here)));
+        }
+        Err(err) => return failed(&session, &err),
     }
     page(
         StatusCode::OK,
         &InvitationPage {
             nav: signed_in_nav(&session),
             csrf: csrf_token(&session),
-            token: query.token.clone().unwrap_or_default(),
+            token,
             errors: Vec::new(),
         },
     )
+}
+
+fn url_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// POST /invitation

@@ -16,6 +16,7 @@ mod account;
 mod browser;
 mod console;
 mod form;
+mod mail_links;
 mod render;
 mod sign_in;
 
@@ -36,11 +37,24 @@ pub fn resources() -> Vec<(Quota, Resource)> {
         web::resource("/signup")
             .get(sign_in::signup_page)
             .post(sign_in::signup),
+        web::resource("/mfa").get(sign_in::mfa_page).post(sign_in::mfa),
+        web::resource("/forgot-password")
+            .get(mail_links::forgot_page)
+            .post(mail_links::forgot),
+        web::resource("/reset-password")
+            .get(mail_links::reset_page)
+            .post(mail_links::reset),
     ];
     let general = [
         web::resource("/").get(sign_in::home),
         web::resource("/assets/pages.css").get(stylesheet),
         web::resource("/logout").post(sign_in::logout),
+        web::resource("/verify-email")
+            .get(mail_links::verify_page)
+            .post(mail_links::verify_email),
+        web::resource("/confirm-email")
+            .get(mail_links::confirm_page)
+            .post(mail_links::confirm_email),
         web::resource("/account").get(account::show),
         web::resource("/account/sessions/{id}/revoke").post(account::revoke_session),
         web::resource("/invitation")

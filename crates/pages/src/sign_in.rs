@@ -7,10 +7,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use portcullis_auth::routes::github::{back_to, check_redirect, new_login_code, sign_in_challenge};
 use portcullis_auth::routes::login::{create_account, sign_in_with_password, SignupRequest};
+use portcullis_auth::routes::mfa::complete_sign_in;
 use portcullis_auth::{sessions, Auth};
 use portcullis_db::Pool;
 use portcullis_web::{with_conn, ApiError, ClientInfo};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::browser::{self, csrf_token, Forged};
 use crate::form::Form;
@@ -18,6 +19,24 @@ use crate::render::{self, explain, message, page, see_other, status_of, Nav};
 
 /// Where a signed-in browser lands.
 const HOME: &str = "/console";
+
+/// The session key of a sign-in waiting for its second factor.
+const PENDING: &str = "mfa_pending";
+
+/// A sign-in whose password was right, waiting for its second factor on `/mfa`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    mfa_token: String,
+    hosted: HostedQuery,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage {
+    nav: Nav,
+    csrf: String,
+    errors: Vec<String>,
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -30,6 +49,7 @@ struct LoginPage {
     redirect_uri: String,
     code_challenge: String,
     code_challenge_method: String,
+    next: String,
 }
 
 #[derive(Template)]
@@ -40,15 +60,18 @@ struct SignupPage {
     errors: Vec<String>,
     email: String,
     display_name: String,
+    next: String,
 }
 
 /// An application's hosted sign-in: where to send the browser back, and the S256 challenge its login
 /// code is bound to.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct HostedQuery {
     redirect_uri: Option<String>,
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
+    /// A page of this site to return to after sign-in (an invitation link opened signed out).
+    next: Option<String>,
 }
 
 impl HostedQuery {
@@ -57,6 +80,16 @@ impl HostedQuery {
             redirect_uri: form.optional("redirect_uri"),
             code_challenge: form.optional("code_challenge"),
             code_challenge_method: form.optional("code_challenge_method"),
+            next: form.optional("next"),
+        }
+    }
+
+    /// Where to go after signing in to the pages: `next` when it is a path of this site (never
+    /// another host: `//evil.example` and backslashes are refused), else the console.
+    fn landing(&self) -> String {
+        match self.next.as_deref() {
+            Some(next) if is_local_path(next) => next.to_owned(),
+            _ => HOME.to_owned(),
         }
     }
 
@@ -76,6 +109,14 @@ fn nav(session: &Session, signed_in: bool) -> Nav {
         signed_in,
         csrf: csrf_token(session),
     }
+}
+
+/// A path on this site: one leading slash, no scheme or host, no backslash or control character.
+pub(crate) fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
 }
 
 /// The page for a form refused before it was read.
@@ -161,20 +202,28 @@ fn login_form(
             redirect_uri,
             code_challenge: hosted.code_challenge.clone().unwrap_or_default(),
             code_challenge_method: hosted.code_challenge_method.clone().unwrap_or_default(),
+            next: hosted
+                .next
+                .clone()
+                .filter(|n| is_local_path(n))
+                .unwrap_or_default(),
         },
     )
 }
 
-/// Sends the browser back to the application with a login code bound to its challenge.
+/// Sends the browser back to the application with a login code bound to its challenge and to how
+/// the user signed in (`amr`).
 async fn hand_over(
     pool: &Pool,
     user_id: &str,
+    amr: Vec<String>,
     redirect_uri: &str,
     challenge: String,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = user_id.to_owned();
     let code = with_conn(pool, move |conn| {
-        Ok(new_login_code(conn, &user_id, Some(&challenge))?)
+        let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
+        Ok(new_login_code(conn, &user_id, Some(&challenge), &amr)?)
     })
     .await?;
     Ok(back_to(redirect_uri, "login_code", &code))
@@ -203,14 +252,17 @@ pub async fn login(
         sign_in_with_password(&auth, &pool, &req, client, email.clone(), form.text("password")).await;
     let (user, grant, device) = match signed {
         Ok(signed) => signed,
-        Err(ApiError::MfaRequired { .. }) => {
-            return message(
-                StatusCode::UNAUTHORIZED,
-                nav(&session, false),
-                "Second factor required",
-                "This account signs in with a second factor, which these pages do not ask for yet: sign in through an application that supports it.",
-                None,
-            )
+        Err(ApiError::MfaRequired { mfa_token }) => {
+            // The password was right; the second step happens on /mfa, with the application's
+            // redirect (if any) carried along in the session.
+            let pending = Pending {
+                mfa_token,
+                hosted: query.clone(),
+            };
+            return match session.insert(PENDING, &pending) {
+                Ok(()) => see_other("/mfa"),
+                Err(err) => failed(&session, &ApiError::internal(format!("session cookie: {err}"))),
+            };
         }
         Err(err) => return login_form(&session, &query, explain(&err), email, status_of(&err)),
     };
@@ -218,11 +270,76 @@ pub async fn login(
         return failed(&session, &err);
     }
     let mut response = match hosted {
-        Some((redirect_uri, challenge)) => match hand_over(&pool, &user.id, &redirect_uri, challenge).await {
-            Ok(response) => response,
-            Err(err) => return failed(&session, &err),
+        Some((redirect_uri, challenge)) => {
+            match hand_over(&pool, &user.id, grant.amr.clone(), &redirect_uri, challenge).await {
+                Ok(response) => response,
+                Err(err) => return failed(&session, &err),
+            }
+        }
+        None => see_other(&query.landing()),
+    };
+    if let Err(err) = response.add_cookie(&device) {
+        log::warn!("device cookie not set: {err}");
+    }
+    response
+}
+
+/// GET /mfa
+pub async fn mfa_page(session: Session) -> HttpResponse {
+    match session.get::<Pending>(PENDING) {
+        Ok(Some(_)) => mfa_form(&session, Vec::new(), StatusCode::OK),
+        _ => see_other("/login"),
+    }
+}
+
+fn mfa_form(session: &Session, errors: Vec<String>, status: StatusCode) -> HttpResponse {
+    page(
+        status,
+        &MfaPage {
+            nav: nav(session, false),
+            csrf: csrf_token(session),
+            errors,
         },
-        None => see_other(HOME),
+    )
+}
+
+/// POST /mfa: the code completes the sign-in begun on /login.
+pub async fn mfa(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = Form::parse(&body);
+    if let Err(why) = browser::check_form(&req, &session, &form, auth.public_url()) {
+        return forged(&session, &why);
+    }
+    let Ok(Some(pending)) = session.get::<Pending>(PENDING) else {
+        return see_other("/login");
+    };
+    let hosted = match pending.hosted.checked(&auth) {
+        Ok(hosted) => hosted,
+        Err(err) => return failed(&session, &err),
+    };
+    let signed = complete_sign_in(&auth, &pool, client, &req, pending.mfa_token, form.text("code")).await;
+    let (user, grant, device) = match signed {
+        Ok(signed) => signed,
+        Err(err) => return mfa_form(&session, explain(&err), status_of(&err)),
+    };
+    session.remove(PENDING);
+    if let Err(err) = browser::remember(&session, &user.id, &grant) {
+        return failed(&session, &err);
+    }
+    let mut response = match hosted {
+        Some((redirect_uri, challenge)) => {
+            match hand_over(&pool, &user.id, grant.amr.clone(), &redirect_uri, challenge).await {
+                Ok(response) => response,
+                Err(err) => return failed(&session, &err),
+            }
+        }
+        None => see_other(&pending.hosted.landing()),
     };
     if let Err(err) = response.add_cookie(&device) {
         log::warn!("device cookie not set: {err}");
@@ -231,29 +348,46 @@ pub async fn login(
 }
 
 /// GET /signup
-pub async fn signup_page(session: Session, pool: web::Data<Pool>) -> HttpResponse {
+pub async fn signup_page(
+    session: Session,
+    pool: web::Data<Pool>,
+    query: web::Query<HostedQuery>,
+) -> HttpResponse {
     match browser::signed_in(&session, &pool).await {
-        Ok(Some(_)) => see_other(HOME),
-        Ok(None) => signup_form(&session, Vec::new(), String::new(), String::new(), StatusCode::OK),
+        Ok(Some(_)) => see_other(&query.landing()),
+        Ok(None) => {
+            let form = SignupForm {
+                next: query
+                    .next
+                    .clone()
+                    .filter(|n| is_local_path(n))
+                    .unwrap_or_default(),
+                ..SignupForm::default()
+            };
+            signup_form(&session, Vec::new(), form, StatusCode::OK)
+        }
         Err(err) => failed(&session, &err),
     }
 }
 
-fn signup_form(
-    session: &Session,
-    errors: Vec<String>,
+/// What the sign-up form shows again after a refusal (never the password).
+#[derive(Default)]
+struct SignupForm {
     email: String,
     display_name: String,
-    status: StatusCode,
-) -> HttpResponse {
+    next: String,
+}
+
+fn signup_form(session: &Session, errors: Vec<String>, form: SignupForm, status: StatusCode) -> HttpResponse {
     page(
         status,
         &SignupPage {
             nav: nav(session, false),
             csrf: csrf_token(session),
             errors,
-            email,
-            display_name,
+            email: form.email,
+            display_name: form.display_name,
+            next: form.next,
         },
     )
 }
@@ -272,19 +406,21 @@ pub async fn signup(
         return forged(&session, &why);
     }
     let (email, display_name) = (form.text("email"), form.optional("display_name"));
+    let next = form.optional("next").filter(|n| is_local_path(n));
     let request = SignupRequest::new(email.clone(), form.text("password"), display_name.clone());
     match create_account(&auth, &pool, client, request).await {
         Ok((user, grant)) => match browser::remember(&session, &user.id, &grant) {
-            Ok(()) => see_other("/account"),
+            Ok(()) => see_other(next.as_deref().unwrap_or("/account")),
             Err(err) => failed(&session, &err),
         },
-        Err(err) => signup_form(
-            &session,
-            explain(&err),
-            email,
-            display_name.unwrap_or_default(),
-            status_of(&err),
-        ),
+        Err(err) => {
+            let shown = SignupForm {
+                email,
+                display_name: display_name.unwrap_or_default(),
+                next: next.unwrap_or_default(),
+            };
+            signup_form(&session, explain(&err), shown, status_of(&err))
+        }
     }
 }
 

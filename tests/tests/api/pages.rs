@@ -2,7 +2,10 @@
 //! posted with the session cookie, the CSRF token of the page and the page's origin. Every outcome is
 //! checked through the API, not through the pages themselves.
 
-use portcullis_tests::{spawn_app, spawn_app_with, JsonExt, RequestHelper, TestApp, PASSWORD};
+use portcullis_tests::{
+    amr, fresh_step, spawn_app, spawn_app_with, totp_code, JsonExt, RequestHelper, SmtpSink, TestApp,
+    PASSWORD,
+};
 use reqwest::header::HeaderMap;
 use serde_json::json;
 
@@ -481,7 +484,11 @@ async fn hosted_sign_in_hands_the_application_a_login_code() {
         )
         .await
         .expect(200);
-    assert!(!tokens.str_at("access_token").is_empty());
+    assert_eq!(
+        amr(&tokens),
+        json!(["pwd"]),
+        "the application's session says how the user signed in"
+    );
 
     // Signed in already, a visit still asks before a code is made: a GET hands out nothing.
     let again = visitor.get(&query).await;
@@ -568,4 +575,245 @@ async fn an_expired_browser_session_is_signed_out_though_never_revoked() {
     let account = visitor.get("/account").await;
     assert_eq!(account.status, 303, "{}", account.body);
     assert_eq!(account.location(), "/login");
+}
+
+fn mail_vars(vars: &mut std::collections::HashMap<String, String>, sink: &SmtpSink) {
+    vars.insert("MAIL_TRANSPORT".into(), "smtp".into());
+    vars.insert("SMTP_URL".into(), sink.url());
+    vars.insert("MAIL_FROM".into(), "Portcullis Tests <auth@example.com>".into());
+    vars.insert("MAIL_POLL_INTERVAL_MS".into(), "50".into());
+    vars.insert("MAIL_RETRY_BASE_MS".into(), "100".into());
+}
+
+/// The newest mail to `to` whose text contains `needle`, waiting for it up to 10 s.
+async fn mail_with(sink: &SmtpSink, to: &str, needle: &str) -> portcullis_tests::ReceivedMail {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(mail) = sink.to(to).into_iter().rev().find(|m| m.text.contains(needle)) {
+            return mail;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail to {to} with {needle}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn mailed_links_open_pages_that_act_only_on_a_click() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(|vars| mail_vars(vars, &sink)).await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("links@example.com").await;
+    let api = app.login_as("links@example.com", PASSWORD).await;
+
+    let token = mail_with(&sink, "links@example.com", "verify-email")
+        .await
+        .token("verify-email");
+    let shown = visitor.get(&format!("/verify-email?token={token}")).await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(
+        api.get("/api/v1/me").await.expect(200)["email_verified"],
+        false,
+        "opening the link verifies nothing"
+    );
+    let done = visitor
+        .submit(
+            &format!("/verify-email?token={token}"),
+            "/verify-email",
+            &[("token", &token)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(api.get("/api/v1/me").await.expect(200)["email_verified"], true);
+    let again = visitor
+        .submit(
+            &format!("/verify-email?token={token}"),
+            "/verify-email",
+            &[("token", &token)],
+        )
+        .await;
+    assert!(again.status >= 400, "a link works once: {}", again.status);
+    assert!(again.body.contains("role=\"alert\""), "explained on the page");
+
+    // Forgot, then reset: every session ends, the browser's too.
+    let asked = visitor
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", "links@example.com")],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let token = mail_with(&sink, "links@example.com", "reset-password")
+        .await
+        .token("reset-password");
+    let weak = visitor
+        .submit(
+            &format!("/reset-password?token={token}"),
+            "/reset-password",
+            &[("token", &token), ("new_password", "short")],
+        )
+        .await;
+    assert_eq!(weak.status, 422, "{}", weak.body);
+    let reset = visitor
+        .submit(
+            &format!("/reset-password?token={token}"),
+            "/reset-password",
+            &[
+                ("token", &token),
+                ("new_password", "a brand new passphrase for 2026"),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    app.sign_in("links@example.com", "a brand new passphrase for 2026")
+        .await
+        .expect(200);
+    app.sign_in("links@example.com", PASSWORD).await.expect(401);
+    assert_eq!(
+        visitor.get("/account").await.status,
+        303,
+        "signed out by the reset"
+    );
+}
+
+#[actix_web::test]
+async fn a_second_factor_is_asked_on_its_page_and_the_application_gets_both_factors() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("OAUTH_REDIRECT_ALLOWLIST".into(), APP_CALLBACK.into());
+    })
+    .await;
+    let step = fresh_step().await;
+    let ada = app.user("ada@example.com").await;
+    let secret = ada
+        .post("/api/v1/me/mfa/totp", &json!({"password": PASSWORD}))
+        .await
+        .expect(200)
+        .str_at("secret")
+        .to_owned();
+    ada.post(
+        "/api/v1/me/mfa/totp/confirm",
+        &json!({"code": totp_code(&secret, step - 1)}),
+    )
+    .await
+    .expect(200);
+
+    let visitor = Visitor::new(&app);
+    let query =
+        format!("/login?redirect_uri={APP_CALLBACK}&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let first = visitor
+        .submit(
+            &query,
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("redirect_uri", APP_CALLBACK),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    assert_eq!(first.location(), "/mfa");
+    assert_eq!(
+        visitor.get("/account").await.status,
+        303,
+        "no session before the second factor"
+    );
+    let wrong = visitor.submit("/mfa", "/mfa", &[("code", "000000")]).await;
+    assert!(wrong.status >= 400, "{}", wrong.body);
+    assert!(wrong.body.contains("role=\"alert\""));
+    let done = visitor
+        .submit("/mfa", "/mfa", &[("code", &totp_code(&secret, step))])
+        .await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    let location = url::Url::parse(done.location()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "login_code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a login code");
+    let tokens = app
+        .anonymous()
+        .post(
+            "/api/v1/auth/oauth/exchange",
+            &json!({"login_code": code, "code_verifier": VERIFIER}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        amr(&tokens),
+        json!(["pwd", "otp"]),
+        "not asked for the second factor again"
+    );
+    assert_eq!(
+        visitor.get("/account").await.status,
+        200,
+        "the browser is signed in too"
+    );
+}
+
+#[actix_web::test]
+async fn an_invitation_opened_signed_out_comes_back_after_sign_up() {
+    let app = spawn_app().await;
+    let owner = app.user("host@example.com").await;
+    let tenant = owner.create_tenant("welcoming").await;
+    let invitation = owner.invite(&tenant, "newcomer@example.com", &["viewer"]).await;
+    let token = invitation.str_at("token").to_owned();
+
+    let visitor = Visitor::new(&app);
+    let opened = visitor.get(&format!("/invitation?token={token}")).await;
+    assert_eq!(opened.status, 303);
+    let login = visitor.get(opened.location()).await;
+    assert_eq!(login.status, 200);
+    let next = login.field("next");
+    assert_eq!(next, format!("/invitation?token={token}"));
+    let signed_up = visitor
+        .submit(
+            &format!(
+                "/signup?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            ),
+            "/signup",
+            &[
+                ("email", "newcomer@example.com"),
+                ("password", PASSWORD),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(signed_up.status, 303, "{}", signed_up.body);
+    assert_eq!(signed_up.location(), next);
+    let joined = visitor.submit(&next, "/invitation", &[("token", &token)]).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    assert_eq!(joined.location(), format!("/console/{}", tenant.id));
+
+    // `next` never leads off the site.
+    app.user("elsewhere@example.com").await;
+    let other = Visitor::new(&app);
+    for next in ["//evil.example/x", "https://evil.example/x", "/\\evil.example"] {
+        let done = other
+            .submit(
+                "/login",
+                "/login",
+                &[
+                    ("email", "elsewhere@example.com"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303);
+        assert_eq!(done.location(), "/console", "{next}");
+        other
+            .post_raw(
+                "/logout",
+                &[("csrf", &other.get("/console").await.field("csrf"))],
+                Some(&app.address),
+            )
+            .await;
+    }
 }

@@ -97,18 +97,24 @@ pub fn back_to(redirect_uri: &str, key: &str, value: &str) -> HttpResponse {
 }
 
 /// A new login code for `user_id`, bound to the application's challenge (what `/auth/oauth/exchange`
-/// takes with the verifier).
+/// takes with the verifier). `amr` is how the user signed in for it: the session the exchange opens
+/// says the same (a hosted sign-in that passed a second factor is not asked for it again).
 pub fn new_login_code(
     conn: &mut DbConn,
     user_id: &str,
     code_challenge: Option<&str>,
+    amr: &[&str],
 ) -> Result<String, DbError> {
     let code = random_token();
+    let purpose = match amr {
+        [sessions::GITHUB] => LOGIN.to_owned(),
+        methods => format!("{LOGIN}:{}", methods.join(",")),
+    };
     oauth::insert_code(
         conn,
         &NewCode {
             code_hash: &hash_token(&code),
-            purpose: LOGIN,
+            purpose: &purpose,
             user_id,
             code_challenge,
             expires_at: portcullis_db::now() + Duration::seconds(LOGIN_CODE_LIFETIME_SECS),
@@ -354,6 +360,7 @@ fn resolve(
                 conn,
                 &identity.user_id,
                 code_challenge,
+                &[sessions::GITHUB],
             )?));
         }
         let Some(email) = account.verified_primary_email.as_deref() else {
@@ -385,6 +392,7 @@ fn resolve(
             conn,
             &user_id,
             code_challenge,
+            &[sessions::GITHUB],
         )?))
     })
 }
@@ -447,7 +455,7 @@ pub async fn exchange(
     let signed_in = with_conn(&pool, move |conn| {
         // Spent before the verifier is looked at: every attempt uses the code up, so a wrong verifier
         // cannot be followed by another guess.
-        let spent = oauth::consume_code(conn, &hash_token(&body.login_code), LOGIN, portcullis_db::now())?;
+        let spent = oauth::consume_login_code(conn, &hash_token(&body.login_code), portcullis_db::now())?;
         let Some(verifier) = body.code_verifier else {
             return Err(ApiError::invalid_field(
                 "code_verifier",
@@ -456,22 +464,24 @@ pub async fn exchange(
             ));
         };
         // A code without a challenge (none was given at authorize) matches no verifier.
-        let Some(spent) = spent.filter(|code| {
+        let Some((spent, purpose)) = spent.filter(|(code, _)| {
             code.code_challenge
                 .as_deref()
                 .is_some_and(|challenge| pkce::verifier_matches(&verifier, challenge))
         }) else {
             return Ok(None);
         };
+        // `login` is GitHub's; `login:pwd,otp` a hosted sign-in's methods.
+        let amr: Vec<&str> = match purpose.strip_prefix("login:") {
+            Some(methods) => methods.split(',').collect(),
+            None => vec![sessions::GITHUB],
+        };
         let user = users::find(conn, &spent.user_id)?;
-        if user.mfa_enabled {
-            return Err(mfa::required(mfa::open_challenge(
-                conn,
-                &user.id,
-                sessions::GITHUB,
-            )?));
+        if user.mfa_enabled && !amr.contains(&sessions::OTP) {
+            let first = amr.first().copied().unwrap_or(sessions::GITHUB);
+            return Err(mfa::required(mfa::open_challenge(conn, &user.id, first)?));
         }
-        let grant = sessions::start(conn, &auth_for_db, &user, &[sessions::GITHUB], &client)?;
+        let grant = sessions::start(conn, &auth_for_db, &user, &amr, &client)?;
         events::record(conn, &user.id, action::LOGIN_SUCCEEDED, &client)?;
         Ok(Some((user, grant)))
     })

@@ -3,6 +3,7 @@
 //! counted by the account's second-factor throttle before it is made (429 `mfa_throttled` after 5
 //! consecutive failures, the passwords' back-off).
 
+use actix_web::cookie::Cookie;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::users::{self, User};
 use portcullis_db::{mfa as factors, write_transaction, DbConn, Pool};
@@ -16,6 +17,7 @@ use super::login::check_password_if_any;
 use crate::email_tokens;
 use crate::events::{self, action};
 use crate::mfa::{self, invalid_code};
+use crate::sessions::Grant;
 use crate::throttle::ThrottleKey;
 use crate::{sessions, Auth, Principal};
 
@@ -235,9 +237,28 @@ pub async fn verify(
     req: HttpRequest,
     ValidJson(body): ValidJson<VerifyMfa>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_hash = crate::tokens::hash_token(&body.mfa_token);
+    let (user, grant, device) =
+        complete_sign_in(&auth, &pool, client, &req, body.mfa_token, body.code).await?;
+    let mut response = token_response(&auth, &user, grant, false)?;
+    response.add_cookie(&device).map_err(ApiError::internal)?;
+    Ok(response)
+}
+
+/// The second step of a sign-in (`POST /auth/mfa/verify`, and the hosted `/mfa` page): the
+/// challenge's code, under the account's MFA throttle; opens the session. Answers it with the device
+/// cookie, which a browser gets only now, so a stranger guessing the password cannot lock an MFA
+/// user's own browser out either.
+pub async fn complete_sign_in(
+    auth: &web::Data<Auth>,
+    pool: &Pool,
+    client: ClientInfo,
+    req: &HttpRequest,
+    mfa_token: String,
+    code: String,
+) -> Result<(User, Grant, Cookie<'static>), ApiError> {
+    let token_hash = crate::tokens::hash_token(&mfa_token);
     let (lookup, event_client) = (token_hash.clone(), client.clone());
-    let challenge = with_conn(&pool, move |conn| {
+    let challenge = with_conn(pool, move |conn| {
         let challenge =
             factors::live_challenge(conn, &lookup, portcullis_db::now())?.ok_or_else(invalid_mfa_token)?;
         // Counted before the code is looked at, so parallel guesses cannot exceed the limit.
@@ -246,10 +267,10 @@ pub async fn verify(
     })
     .await?;
     let db_auth = auth.clone();
-    let signed_in = with_conn(&pool, move |conn| {
+    let signed_in = with_conn(pool, move |conn| {
         write_transaction(conn, |conn| {
             let user_id = challenge.user_id.as_str();
-            if !mfa::check_code(conn, &db_auth.secrets, user_id, &body.code, true, false)? {
+            if !mfa::check_code(conn, &db_auth.secrets, user_id, &code, true, false)? {
                 events::record(conn, user_id, action::MFA_FAILED, &client)?;
                 return Ok(None);
             }
@@ -268,14 +289,9 @@ pub async fn verify(
     })
     .await?;
     let (user, grant) = signed_in.ok_or_else(invalid_code)?;
-    let mut response = token_response(&auth, &user, grant, false)?;
-    // The sign-in is complete only now: this is where the browser gets its device cookie, so a
-    // stranger guessing the password cannot lock an MFA user's own browser out either.
-    let device = ThrottleKey::for_request(&auth, &req, &user.email_normalized);
-    response
-        .add_cookie(&device.device_cookie(&auth, &user.email_normalized))
-        .map_err(ApiError::internal)?;
-    Ok(response)
+    let device = ThrottleKey::for_request(auth, req, &user.email_normalized);
+    let cookie = device.device_cookie(auth, &user.email_normalized);
+    Ok((user, grant, cookie))
 }
 
 fn already_enabled() -> ApiError {

@@ -12,6 +12,7 @@
 mod actors;
 mod app;
 mod assertions;
+mod browser;
 mod db;
 mod http;
 mod proxy;
@@ -24,6 +25,7 @@ pub use app::{
     access, base_vars, refresh, spawn_app, spawn_app_on, spawn_app_with, TestApp, JWT_SECRET, PASSWORD,
 };
 pub use assertions::{action_names, assert_security_headers, field_codes, problem, JsonExt};
+pub use browser::Chrome;
 pub use db::{count_rows, execute_sql, postgres_admin_url, replace_database, sql_time, TestDb};
 pub use http::{Browser, Caller, Request, RequestHelper, Response};
 pub use proxy::TcpProxy;

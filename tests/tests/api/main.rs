@@ -7,6 +7,7 @@ mod abuse;
 mod account;
 mod api_keys;
 mod audit;
+mod browser;
 mod cors;
 mod email;
 mod github;

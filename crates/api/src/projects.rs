@@ -3,9 +3,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use portcullis_db::projects::{self as project_rows, Project, ProjectChanges};
-use portcullis_db::Pool;
+use portcullis_db::{DbConn, Pool};
 use portcullis_rbac::audit::{self, Actor, Change};
-use portcullis_rbac::TenantCall;
+use portcullis_rbac::{TenantAccess, TenantCall};
 use portcullis_web::{
     double_option, path_id, rfc3339, ApiError, ClientInfo, JsonBody, PageRequest, TextRule,
 };
@@ -161,6 +161,38 @@ impl Validate for CreateProject {
     }
 }
 
+/// Creates a project (`POST …/projects`, and the console's form) with its audit row.
+pub fn create_project(
+    conn: &mut DbConn,
+    access: &TenantAccess,
+    client: &ClientInfo,
+    body: &JsonBody,
+) -> Result<Project, ApiError> {
+    let body: CreateProject = body.parse()?;
+    let now = portcullis_db::now();
+    let name = body.name.trim().to_owned();
+    let project = Project {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: access.tenant.as_str().to_owned(),
+        name_lower: name.to_lowercase(),
+        name,
+        description: body.description,
+        created_by: access.user_id.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    project_rows::insert(conn, &project)?;
+    let change = Change {
+        action: "project.created",
+        target_type: "project",
+        target_id: &project.id,
+        details: json!({"name": project.name}),
+    };
+    audit::record(conn, &access.tenant, &Actor::from(access), client, change)?;
+    Ok(project)
+}
+
 /// POST /tenants/{tid}/projects
 pub async fn create(
     call: TenantCall,
@@ -170,29 +202,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let project = call
         .write(&pool, move |conn, access| {
-            let body: CreateProject = body.parse()?;
-            let now = portcullis_db::now();
-            let name = body.name.trim().to_owned();
-            let project = Project {
-                id: uuid::Uuid::now_v7().to_string(),
-                tenant_id: access.tenant.as_str().to_owned(),
-                name_lower: name.to_lowercase(),
-                name,
-                description: body.description,
-                created_by: access.user_id.clone(),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
-            project_rows::insert(conn, &project)?;
-            let change = Change {
-                action: "project.created",
-                target_type: "project",
-                target_id: &project.id,
-                details: json!({"name": project.name}),
-            };
-            audit::record(conn, &access.tenant, &Actor::from(access), &client, change)?;
-            Ok(project)
+            create_project(conn, access, &client, &body)
         })
         .await?;
     let location = format!("/api/v1/tenants/{}/projects/{}", project.tenant_id, project.id);

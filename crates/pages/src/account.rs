@@ -1,16 +1,24 @@
-//! The account page: who is signed in, and their sessions (API and browser alike) with revoke.
+//! The account page: who is signed in, profile, email, password, the second factor (enrolment with a
+//! QR code, recovery codes shown once, turning it off), recent security events, and every session
+//! (API and browser alike) with revoke. Each form calls the API route's own handler for the signed-in
+//! user, so the password checks, throttles, mails and events are the API's.
 
 use actix_session::Session;
+use actix_web::body::MessageBody;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use portcullis_auth::{sessions, Auth};
-use portcullis_db::{sessions as session_rows, users, Pool};
-use portcullis_web::{rfc3339, with_conn, ClientInfo};
+use base64::Engine;
+use portcullis_auth::routes::{account as account_routes, email as email_routes, mfa as mfa_routes};
+use portcullis_auth::{sessions, Auth, Principal};
+use portcullis_db::{security_events, sessions as session_rows, users, Pool};
+use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson, ValidJson};
+use serde_json::{json, Value};
 
 use crate::browser::{self, csrf_token, SignedIn};
+use crate::console::posted;
 use crate::form::Form;
-use crate::render::{message, page, see_other};
+use crate::render::{explain, message, page, see_other, status_of};
 use crate::sign_in::{failed, forged, signed_in_nav, PageNav};
 
 struct SessionRow {
@@ -20,16 +28,42 @@ struct SessionRow {
     current: bool,
 }
 
+struct EventRow {
+    at: String,
+    action: String,
+    from: String,
+}
+
+/// An authenticator being set up: its secret, and the QR code of its `otpauth://` URI.
+struct Enrolment {
+    secret: String,
+    qr_data_uri: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
     nav: PageNav,
     csrf: String,
+    errors: Vec<String>,
+    notice: Option<String>,
     email: String,
     display_name: String,
     verified: bool,
     mfa: bool,
+    enrolment: Option<Enrolment>,
+    recovery_codes: Vec<String>,
+    events: Vec<EventRow>,
     sessions: Vec<SessionRow>,
+}
+
+/// What a form adds to the account page it shows again.
+#[derive(Default)]
+struct Outcome {
+    errors: Vec<String>,
+    notice: Option<String>,
+    enrolment: Option<Enrolment>,
+    recovery_codes: Vec<String>,
 }
 
 /// The signed-in browser, or the page that asks to sign in.
@@ -47,26 +81,49 @@ pub async fn show(session: Session, pool: web::Data<Pool>) -> HttpResponse {
         Ok(user) => user,
         Err(response) => return response,
     };
-    let current = user.session_id.clone();
-    let loaded = with_conn(&pool, move |conn| {
-        let account = users::find(conn, &user.user_id)?;
-        let live = session_rows::list_live(conn, &user.user_id, portcullis_db::now())?;
-        Ok((account, live))
+    account_page(&session, &pool, &user, Outcome::default(), StatusCode::OK).await
+}
+
+async fn account_page(
+    session: &Session,
+    pool: &Pool,
+    user: &SignedIn,
+    outcome: Outcome,
+    status: StatusCode,
+) -> HttpResponse {
+    let (user_id, current) = (user.user_id.clone(), user.session_id.clone());
+    let loaded = with_conn(pool, move |conn| {
+        let account = users::find(conn, &user_id)?;
+        let live = session_rows::list_live(conn, &user_id, portcullis_db::now())?;
+        let events = security_events::page(conn, &user_id, None, 10)?;
+        Ok((account, live, events))
     })
     .await;
-    let (account, live) = match loaded {
+    let (account, live, events) = match loaded {
         Ok(loaded) => loaded,
-        Err(err) => return failed(&session, &err),
+        Err(err) => return failed(session, &err),
     };
     page(
-        StatusCode::OK,
+        status,
         &AccountPage {
-            nav: signed_in_nav(&session),
-            csrf: csrf_token(&session),
+            nav: signed_in_nav(session),
+            csrf: csrf_token(session),
+            errors: outcome.errors,
+            notice: outcome.notice,
             email: account.email,
             display_name: account.display_name.unwrap_or_default(),
             verified: account.email_verified,
             mfa: account.mfa_enabled,
+            enrolment: outcome.enrolment,
+            recovery_codes: outcome.recovery_codes,
+            events: events
+                .into_iter()
+                .map(|e| EventRow {
+                    at: rfc3339(e.created_at),
+                    action: e.action,
+                    from: e.ip.unwrap_or_default(),
+                })
+                .collect(),
             sessions: live
                 .into_iter()
                 .map(|s| SessionRow {
@@ -78,6 +135,242 @@ pub async fn show(session: Session, pool: web::Data<Pool>) -> HttpResponse {
                 .collect(),
         },
     )
+}
+
+/// The signed-in user as the API's handlers take them.
+fn principal(user: &SignedIn) -> Principal {
+    Principal {
+        user_id: user.user_id.clone(),
+        session_id: user.session_id.clone(),
+        amr: user.amr.clone(),
+    }
+}
+
+/// A form's fields as an API route's validated body.
+fn valid<T: serde::de::DeserializeOwned + validator::Validate>(fields: &Value) -> Result<T, ApiError> {
+    JsonBody::from_value(fields).parse()
+}
+
+/// The JSON an API handler answered with.
+async fn json_of(response: HttpResponse) -> Result<Value, ApiError> {
+    let bytes = response
+        .into_body()
+        .try_into_bytes()
+        .map_err(|_| ApiError::internal("an API answer with a streamed body"))?;
+    serde_json::from_slice(&bytes).map_err(ApiError::internal)
+}
+
+/// Shows the account page after a form: the outcome, or the error next to the forms.
+async fn after(
+    session: &Session,
+    pool: &Pool,
+    user: &SignedIn,
+    result: Result<Outcome, ApiError>,
+) -> HttpResponse {
+    match result {
+        Ok(outcome) => account_page(session, pool, user, outcome, StatusCode::OK).await,
+        Err(err) => {
+            let outcome = Outcome {
+                errors: explain(&err),
+                ..Outcome::default()
+            };
+            account_page(session, pool, user, outcome, status_of(&err)).await
+        }
+    }
+}
+
+fn done(notice: &str) -> Outcome {
+    Outcome {
+        notice: Some(notice.to_owned()),
+        ..Outcome::default()
+    }
+}
+
+/// POST /account/profile
+pub async fn update_profile(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, form) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let name = form.optional("display_name");
+    let body = JsonBody::from_value(&json!({ "display_name": name }));
+    let result = account_routes::update_me(principal(&user), pool.clone(), body)
+        .await
+        .map(|_| done("Your name is saved."));
+    after(&session, &pool, &user, result).await
+}
+
+/// POST /account/email: a confirmation link goes to the new address.
+pub async fn change_email(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, form) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let fields = json!({"new_email": form.text("new_email"), "password": form.optional("password")});
+    let result = match valid(&fields) {
+        Ok(body) => email_routes::change_email(
+            principal(&user),
+            auth.clone(),
+            pool.clone(),
+            client,
+            ValidJson(body),
+        )
+        .await
+        .map(|_| done("We sent a link to the new address: the change happens when you follow it.")),
+        Err(err) => Err(err),
+    };
+    after(&session, &pool, &user, result).await
+}
+
+/// POST /account/password: the other sessions end, this one stays.
+pub async fn change_password(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, form) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let body = JsonBody::from_value(&json!({
+        "current_password": form.text("current_password"),
+        "new_password": form.text("new_password"),
+    }));
+    let result = account_routes::change_password(principal(&user), auth.clone(), pool.clone(), client, body)
+        .await
+        .map(|_| done("Your password is changed."));
+    after(&session, &pool, &user, result).await
+}
+
+/// POST /account/mfa/enrol: a new authenticator's secret and QR code, to confirm with a code.
+pub async fn enrol_mfa(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, form) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let result = match valid(&json!({ "password": form.optional("password") })) {
+        Ok(body) => {
+            let answer = mfa_routes::enrol(
+                principal(&user),
+                auth.clone(),
+                pool.clone(),
+                client,
+                OptionalJson(Some(body)),
+            )
+            .await;
+            match answer {
+                Ok(response) => json_of(response).await.and_then(|enrolment| {
+                    let secret = enrolment["secret"].as_str().unwrap_or_default().to_owned();
+                    let uri = enrolment["otpauth_uri"].as_str().unwrap_or_default();
+                    Ok(Outcome {
+                        enrolment: Some(Enrolment {
+                            qr_data_uri: qr_data_uri(uri)?,
+                            secret,
+                        }),
+                        ..Outcome::default()
+                    })
+                }),
+                Err(err) => Err(err),
+            }
+        }
+        Err(err) => Err(err),
+    };
+    after(&session, &pool, &user, result).await
+}
+
+/// The QR code of `uri` as an SVG `data:` URI (an `<img>`, so the page needs no inline markup).
+fn qr_data_uri(uri: &str) -> Result<String, ApiError> {
+    let code =
+        qrcode::QrCode::new(uri.as_bytes()).map_err(|err| ApiError::internal(format!("QR code: {err}")))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    ))
+}
+
+/// POST /account/mfa/confirm: the first code turns the factor on; the recovery codes are shown once.
+pub async fn confirm_mfa(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, form) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let result = match valid(&json!({ "code": form.text("code") })) {
+        Ok(body) => match mfa_routes::confirm(principal(&user), auth.clone(), pool.clone(), client, ValidJson(body)).await {
+            Ok(response) => json_of(response).await.map(|answer| Outcome {
+                notice: Some("Two-factor sign-in is on. Keep these recovery codes somewhere safe: they are shown once.".into()),
+                recovery_codes: answer["recovery_codes"]
+                    .as_array()
+                    .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                ..Outcome::default()
+            }),
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err),
+    };
+    after(&session, &pool, &user, result).await
+}
+
+/// POST /account/mfa/disable
+pub async fn disable_mfa(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, form) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let result = match valid(&json!({ "code": form.text("code") })) {
+        Ok(body) => mfa_routes::disable(
+            principal(&user),
+            auth.clone(),
+            pool.clone(),
+            client,
+            ValidJson(body),
+        )
+        .await
+        .map(|_| done("Two-factor sign-in is off.")),
+        Err(err) => Err(err),
+    };
+    after(&session, &pool, &user, result).await
 }
 
 /// POST /account/sessions/{id}/revoke

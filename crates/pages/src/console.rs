@@ -8,11 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use portcullis_api::audit_log::{self, AuditQuery};
 use portcullis_api::keys::create_key as store_key;
+use portcullis_api::projects::create_project as store_project;
 use portcullis_api::tenants::{create_tenant as store_tenant, CreateTenant};
 use portcullis_auth::api_keys::{display_prefix, generate};
 use portcullis_auth::tokens::{hash_token, random_token};
 use portcullis_auth::Auth;
-use portcullis_db::{api_keys, invitations, memberships, roles, tenants, Pool};
+use portcullis_db::{api_keys, invitations, memberships, projects, roles, tenants, Pool};
 use portcullis_rbac::routes::invitations::{accept_invitation as accept, invite as store_invitation};
 use portcullis_rbac::routes::members::set_member_roles;
 use portcullis_rbac::routes::roles::create_role as store_role;
@@ -64,6 +65,12 @@ struct KeyRow {
     scopes: String,
 }
 
+struct ProjectRow {
+    name: String,
+    description: String,
+    created_at: String,
+}
+
 struct InvitationRow {
     email: String,
     roles: String,
@@ -94,6 +101,10 @@ struct TenantPage {
     can_manage_roles: bool,
     keys: Option<Vec<KeyRow>>,
     can_read_audit: bool,
+    projects: Option<Vec<ProjectRow>>,
+    can_write_projects: bool,
+    /// The caller's other tenants, to switch to.
+    others: Vec<(String, String)>,
 }
 
 struct EventRow {
@@ -210,8 +221,8 @@ async fn tenants_form(
     )
 }
 
-/// Reads the form and the signed-in browser of a console POST, or the response that refuses it.
-async fn posted(
+/// Reads the form and the signed-in browser of a POST, or the response that refuses it.
+pub(crate) async fn posted(
     req: &HttpRequest,
     session: &Session,
     auth: &Auth,
@@ -318,10 +329,23 @@ async fn tenant_view(
             } else {
                 None
             };
-            Ok((tenant, access.clone(), custom, members, pending, keys))
+            let listed = if holds(access, Scope::ProjectsRead) {
+                Some(projects::page(conn, &access.tenant, None, None, 100)?)
+            } else {
+                None
+            };
+            let others = tenants::all_for_user(conn, &access.user_id)?;
+            Ok((
+                tenant,
+                access.clone(),
+                custom,
+                members,
+                pending,
+                (keys, listed, others),
+            ))
         })
         .await;
-    let (tenant, access, custom, members, pending, keys) = match loaded {
+    let (tenant, access, custom, members, pending, (keys, listed, others)) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => {
             return message(
@@ -336,6 +360,11 @@ async fn tenant_view(
     let mut role_names: Vec<String> = builtin_roles().iter().map(|(n, _, _)| (*n).to_owned()).collect();
     role_names.extend(custom.iter().flatten().map(|r| r.name.clone()));
     let held = access.authority.scopes;
+    let others: Vec<(String, String)> = others
+        .into_iter()
+        .filter(|t| t.id != tenant.id)
+        .map(|t| (t.id, t.name))
+        .collect();
     page(
         status,
         &TenantPage {
@@ -352,6 +381,17 @@ async fn tenant_view(
             can_invite: holds(&access, Scope::MembersInvite),
             can_manage_roles: holds(&access, Scope::RolesManage),
             can_read_audit: holds(&access, Scope::AuditRead),
+            can_write_projects: holds(&access, Scope::ProjectsWrite),
+            projects: listed.map(|rows| {
+                rows.into_iter()
+                    .map(|p| ProjectRow {
+                        name: p.name,
+                        description: p.description.unwrap_or_default(),
+                        created_at: rfc3339(p.created_at),
+                    })
+                    .collect()
+            }),
+            others,
             members: members.map(|rows| {
                 rows.into_iter()
                     .map(|(m, roles)| MemberRow {
@@ -591,6 +631,44 @@ pub async fn create_key(
                 key,
             ))
         },
+    )
+    .await
+}
+
+/// POST /console/{tid}/projects
+pub async fn create_project(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let tid = path.into_inner();
+    let tenant = tid.clone();
+    tenant_form(
+        Posted {
+            req,
+            session,
+            auth,
+            pool,
+            tid,
+            body,
+        },
+        move |user, form| {
+            let mut fields = json!({"name": form.text("name")});
+            if let Some(description) = form.optional("description") {
+                fields["description"] = json!(description);
+            }
+            let body = JsonBody::from_value(&fields);
+            (
+                call(&user, &tenant, Scope::ProjectsWrite),
+                false,
+                Box::new(move |conn, access| store_project(conn, access, &client, &body).map(|_| ())),
+            )
+        },
+        |()| None,
     )
     .await
 }

@@ -38,6 +38,7 @@ pub fn resources() -> Vec<(Quota, Resource)> {
             .get(sign_in::signup_page)
             .post(sign_in::signup),
         web::resource("/mfa").get(sign_in::mfa_page).post(sign_in::mfa),
+        web::resource("/account/password").post(account::change_password),
         web::resource("/forgot-password")
             .get(mail_links::forgot_page)
             .post(mail_links::forgot),
@@ -57,6 +58,11 @@ pub fn resources() -> Vec<(Quota, Resource)> {
             .post(mail_links::confirm_email),
         web::resource("/account").get(account::show),
         web::resource("/account/sessions/{id}/revoke").post(account::revoke_session),
+        web::resource("/account/profile").post(account::update_profile),
+        web::resource("/account/email").post(account::change_email),
+        web::resource("/account/mfa/enrol").post(account::enrol_mfa),
+        web::resource("/account/mfa/confirm").post(account::confirm_mfa),
+        web::resource("/account/mfa/disable").post(account::disable_mfa),
         web::resource("/invitation")
             .get(console::invitation_page)
             .post(console::accept_invitation),
@@ -68,6 +74,7 @@ pub fn resources() -> Vec<(Quota, Resource)> {
         web::resource("/console/{tid}/invitations").post(console::invite),
         web::resource("/console/{tid}/roles").post(console::create_role),
         web::resource("/console/{tid}/api-keys").post(console::create_key),
+        web::resource("/console/{tid}/projects").post(console::create_project),
         web::resource("/console/{tid}/audit").get(console::audit_page),
     ];
     sign_in

@@ -268,6 +268,27 @@ async fn a_tenant_is_run_from_the_console_under_the_api_rules() {
         .unwrap();
     assert_eq!(listed.status(), 200, "the key made in the console works");
 
+    // A project from the console, seen over the API; a second tenant to switch to.
+    let made = owner
+        .submit(
+            &page,
+            &format!("/console/{tid}/projects"),
+            &[("name", "Launch"), ("description", "the first one")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let projects = owner_api
+        .get(&format!("/api/v1/tenants/{tid}/projects"))
+        .await
+        .expect(200);
+    assert_eq!(projects.array_at("items")[0].str_at("name"), "Launch");
+    let second = owner.create_tenant("acme-two").await;
+    let switcher = owner.get(&page).await;
+    assert!(
+        switcher.body.contains(&format!("href=\"/console/{second}\"")),
+        "the tenant switcher"
+    );
+
     // The audit log shows what the console did, as the API's log does.
     let audit = owner.get(&format!("/console/{tid}/audit")).await;
     assert_eq!(audit.status, 200);
@@ -816,4 +837,86 @@ async fn an_invitation_opened_signed_out_comes_back_after_sign_up() {
             )
             .await;
     }
+}
+
+#[actix_web::test]
+async fn the_account_page_changes_name_password_and_second_factor_through_the_api_rules() {
+    let app = spawn_app().await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("settings@example.com").await;
+
+    let named = visitor
+        .submit("/account", "/account/profile", &[("display_name", "Ada L.")])
+        .await;
+    assert_eq!(named.status, 200, "{}", named.body);
+    let api = app.login_as("settings@example.com", PASSWORD).await;
+    assert_eq!(api.get("/api/v1/me").await.expect(200)["display_name"], "Ada L.");
+
+    // The password form checks the current password, as the API does.
+    let wrong = visitor
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", "not the password at all"),
+                ("new_password", "a brand new passphrase for 2026"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    let changed = visitor
+        .submit(
+            "/account",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase for 2026"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    app.sign_in("settings@example.com", "a brand new passphrase for 2026")
+        .await
+        .expect(200);
+    assert_eq!(
+        visitor.get("/account").await.status,
+        200,
+        "this browser stays signed in"
+    );
+
+    // Two-factor: a QR code and the secret, a code turns it on, the recovery codes are shown once.
+    let step = fresh_step().await;
+    let enrolling = visitor
+        .submit(
+            "/account",
+            "/account/mfa/enrol",
+            &[("password", "a brand new passphrase for 2026")],
+        )
+        .await;
+    assert_eq!(enrolling.status, 200, "{}", enrolling.body);
+    assert!(
+        enrolling.body.contains("src=\"data:image/svg+xml;base64,"),
+        "a QR code"
+    );
+    let secret_at = enrolling.body.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+    let secret = &enrolling.body[secret_at..secret_at + enrolling.body[secret_at..].find('<').unwrap()];
+    let on = visitor
+        .submit(
+            "/account",
+            "/account/mfa/confirm",
+            &[("code", &totp_code(secret, step))],
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(on.body.matches("<li><code>").count(), 10, "ten recovery codes");
+    drop(api);
+    app.sign_in("settings@example.com", "a brand new passphrase for 2026")
+        .await
+        .expect_problem(401, "mfa_required");
+    let later = visitor.get("/account").await;
+    assert!(!later.body.contains("<li><code>"), "shown once");
+    assert!(
+        later.body.contains("mfa.enabled"),
+        "the security events are listed"
+    );
 }

@@ -109,6 +109,11 @@ impl Auth {
         })
     }
 
+    /// Whether GitHub sign-in is configured.
+    pub fn github_enabled(&self) -> bool {
+        self.config.github.is_some()
+    }
+
     /// The server's public URL (the tokens' issuer, the origin of its pages).
     pub fn public_url(&self) -> &str {
         &self.config.public_url

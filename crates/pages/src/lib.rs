@@ -38,6 +38,8 @@ pub fn resources() -> Vec<(Quota, Resource)> {
             .get(sign_in::signup_page)
             .post(sign_in::signup),
         web::resource("/mfa").get(sign_in::mfa_page).post(sign_in::mfa),
+        web::resource("/login/github").get(sign_in::github_start),
+        web::resource("/login/github/done").get(sign_in::github_done),
         web::resource("/account/password").post(account::change_password),
         web::resource("/forgot-password")
             .get(mail_links::forgot_page)

@@ -5,9 +5,13 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use portcullis_auth::routes::github::{back_to, check_redirect, new_login_code, sign_in_challenge};
+use portcullis_auth::pkce;
+use portcullis_auth::routes::github::{
+    back_to, check_redirect, new_login_code, pages_callback, redeem_login_code, sign_in_challenge,
+};
 use portcullis_auth::routes::login::{create_account, sign_in_with_password, SignupRequest};
 use portcullis_auth::routes::mfa::complete_sign_in;
+use portcullis_auth::tokens::random_token;
 use portcullis_auth::{sessions, Auth};
 use portcullis_db::Pool;
 use portcullis_web::{with_conn, ApiError, ClientInfo};
@@ -50,6 +54,8 @@ struct LoginPage {
     code_challenge: String,
     code_challenge_method: String,
     next: String,
+    /// The "Sign in with GitHub" link, with this sign-in's parameters, when GitHub is configured.
+    github: Option<String>,
 }
 
 #[derive(Template)]
@@ -174,14 +180,20 @@ pub async fn login_page(
         (Some(_), None) => see_other(HOME),
         // An application's sign-in always asks: a GET must not mint a login code, or any page that
         // links here with its own challenge would get one for a signed-in visitor.
-        (_, Some(_)) | (None, None) => {
-            login_form(&session, &query, Vec::new(), String::new(), StatusCode::OK)
-        }
+        (_, Some(_)) | (None, None) => login_form(
+            &session,
+            auth.github_enabled(),
+            &query,
+            Vec::new(),
+            String::new(),
+            StatusCode::OK,
+        ),
     }
 }
 
 fn login_form(
     session: &Session,
+    github: bool,
     hosted: &HostedQuery,
     errors: Vec<String>,
     email: String,
@@ -207,8 +219,148 @@ fn login_form(
                 .clone()
                 .filter(|n| is_local_path(n))
                 .unwrap_or_default(),
+            github: github.then(|| match serde_urlencoded_pairs(hosted) {
+                query if query.is_empty() => "/login/github".to_owned(),
+                query => format!("/login/github?{query}"),
+            }),
         },
     )
+}
+
+/// The query string of a sign-in's parameters (to carry them through the GitHub detour).
+fn serde_urlencoded_pairs(hosted: &HostedQuery) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let fields = [
+        ("redirect_uri", &hosted.redirect_uri),
+        ("code_challenge", &hosted.code_challenge),
+        ("code_challenge_method", &hosted.code_challenge_method),
+        ("next", &hosted.next),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    query.finish()
+}
+
+/// The session key of a GitHub sign-in started here: the PKCE verifier of its login code, and the
+/// sign-in's own parameters.
+const GITHUB_PENDING: &str = "github_pending";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct GithubPending {
+    verifier: String,
+    hosted: HostedQuery,
+}
+
+/// GET /login/github: a GitHub sign-in that comes back to this browser, through the same authorize
+/// route and login code an application uses, with a PKCE pair of this browser session's own.
+pub async fn github_start(
+    session: Session,
+    auth: web::Data<Auth>,
+    query: web::Query<HostedQuery>,
+) -> HttpResponse {
+    if !auth.github_enabled() {
+        return message(
+            StatusCode::NOT_FOUND,
+            nav(&session, false),
+            "Not available",
+            "GitHub sign-in is not configured on this server.",
+            Some(("/login", "Sign in with a password")),
+        );
+    }
+    if let Err(err) = query.checked(&auth) {
+        return failed(&session, &err);
+    }
+    let verifier = random_token();
+    let challenge = pkce::challenge_of(&verifier);
+    let pending = GithubPending {
+        verifier,
+        hosted: query.into_inner(),
+    };
+    if let Err(err) = session.insert(GITHUB_PENDING, &pending) {
+        return failed(&session, &ApiError::internal(format!("session cookie: {err}")));
+    }
+    let start = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("redirect_uri", &pages_callback(&auth))
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", pkce::METHOD)
+        .finish();
+    see_other(&format!("/api/v1/auth/github/authorize?{start}"))
+}
+
+/// `?login_code=…`, or `?error=…` when GitHub or the account rules said no.
+#[derive(Debug, Deserialize)]
+pub struct GithubDone {
+    login_code: Option<String>,
+    error: Option<String>,
+}
+
+/// GET /login/github/done: the login code of the flow this browser started, redeemed with its
+/// verifier (a code from anyone else's flow does not match it, so nobody can sign a victim in to
+/// the attacker's account this way).
+pub async fn github_done(
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    query: web::Query<GithubDone>,
+) -> HttpResponse {
+    let Ok(Some(pending)) = session.get::<GithubPending>(GITHUB_PENDING) else {
+        return see_other("/login");
+    };
+    session.remove(GITHUB_PENDING);
+    let refused = |text: &str| {
+        login_form(
+            &session,
+            auth.github_enabled(),
+            &pending.hosted,
+            vec![text.to_owned()],
+            String::new(),
+            StatusCode::FORBIDDEN,
+        )
+    };
+    if let Some(error) = query.error.as_deref() {
+        return refused(match error {
+            "account_exists" => "An account with the email of this GitHub account exists: sign in with its password, then link GitHub from your account.",
+            "github_email_unverified" => "GitHub has not verified this account's primary email address.",
+            _ => "GitHub sign-in did not complete.",
+        });
+    }
+    let Some(code) = query.login_code.clone() else {
+        return see_other("/login");
+    };
+    let hosted = match pending.hosted.checked(&auth) {
+        Ok(hosted) => hosted,
+        Err(err) => return failed(&session, &err),
+    };
+    let redeemed = redeem_login_code(&auth, &pool, client, code, Some(pending.verifier.clone())).await;
+    let (user, grant) = match redeemed {
+        Ok(signed) => signed,
+        Err(ApiError::MfaRequired { mfa_token }) => {
+            let waiting = Pending {
+                mfa_token,
+                hosted: pending.hosted,
+            };
+            return match session.insert(PENDING, &waiting) {
+                Ok(()) => see_other("/mfa"),
+                Err(err) => failed(&session, &ApiError::internal(format!("session cookie: {err}"))),
+            };
+        }
+        Err(err) => return failed(&session, &err),
+    };
+    if let Err(err) = browser::remember(&session, &user.id, &grant) {
+        return failed(&session, &err);
+    }
+    match hosted {
+        Some((redirect_uri, challenge)) => {
+            hand_over(&pool, &user.id, grant.amr.clone(), &redirect_uri, challenge)
+                .await
+                .unwrap_or_else(|err| failed(&session, &err))
+        }
+        None => see_other(&pending.hosted.landing()),
+    }
 }
 
 /// Sends the browser back to the application with a login code bound to its challenge and to how
@@ -264,7 +416,16 @@ pub async fn login(
                 Err(err) => failed(&session, &ApiError::internal(format!("session cookie: {err}"))),
             };
         }
-        Err(err) => return login_form(&session, &query, explain(&err), email, status_of(&err)),
+        Err(err) => {
+            return login_form(
+                &session,
+                auth.github_enabled(),
+                &query,
+                explain(&err),
+                email,
+                status_of(&err),
+            )
+        }
     };
     if let Err(err) = browser::remember(&session, &user.id, &grant) {
         return failed(&session, &err);

@@ -69,6 +69,23 @@ impl<'a> Visitor<'a> {
         answer(response).await
     }
 
+    /// Follows redirects from `path` (ours or another host's) to the first page that is not one.
+    async fn follow(&self, path: &str) -> (String, Answer) {
+        let mut at = self.app.url(path);
+        for _ in 0..10 {
+            let here = answer(self.client.get(&at).send().await.unwrap()).await;
+            if !(300..400).contains(&here.status) {
+                return (at, here);
+            }
+            at = url::Url::parse(&at)
+                .unwrap()
+                .join(here.location())
+                .unwrap()
+                .to_string();
+        }
+        panic!("too many redirects from {path}");
+    }
+
     /// Posts `fields` with the CSRF token of the page at `from`, from this app's origin.
     async fn submit(&self, from: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
         let csrf = self.get(from).await.field("csrf");
@@ -919,4 +936,55 @@ async fn the_account_page_changes_name_password_and_second_factor_through_the_ap
         later.body.contains("mfa.enabled"),
         "the security events are listed"
     );
+}
+
+#[actix_web::test]
+async fn sign_in_with_github_from_the_login_page_ends_in_this_browser() {
+    use portcullis_github_fake::{FakeEmail, FakeGithub, FakeUser};
+    let octocat = FakeUser {
+        id: 583231,
+        login: "octocat".into(),
+        emails: vec![FakeEmail {
+            email: "octocat@example.com".into(),
+            primary: true,
+            verified: true,
+        }],
+    };
+    let fake = FakeGithub::start("test-client", "test-secret", vec![octocat]).unwrap();
+    let app = spawn_app_with(|vars| {
+        vars.insert("GITHUB_CLIENT_ID".into(), "test-client".into());
+        vars.insert("GITHUB_CLIENT_SECRET".into(), "test-secret".into());
+        vars.insert(
+            "GITHUB_AUTHORIZE_URL".into(),
+            format!("{}/login/oauth/authorize", fake.url),
+        );
+        vars.insert(
+            "GITHUB_TOKEN_URL".into(),
+            format!("{}/login/oauth/access_token", fake.url),
+        );
+        vars.insert("GITHUB_API_URL".into(), fake.url.clone());
+    })
+    .await;
+    reqwest::Client::new()
+        .post(format!("{}/_fake/login", fake.url))
+        .json(&json!({"login": "octocat"}))
+        .send()
+        .await
+        .unwrap();
+
+    let visitor = Visitor::new(&app);
+    let login = visitor.get("/login").await;
+    assert!(login.body.contains("href=\"/login/github\""), "the GitHub button");
+    let (landed, page) = visitor.follow("/login/github").await;
+    assert_eq!(page.status, 200, "{landed}: {}", page.body);
+    assert!(landed.ends_with("/console"), "{landed}");
+    let account = visitor.get("/account").await;
+    assert!(account.body.contains("octocat@example.com"), "{}", account.body);
+
+    // A login code from another browser's flow is refused here: this browser has no verifier for it.
+    let stranger = Visitor::new(&app);
+    let refused = stranger.get("/login/github/done?login_code=abc").await;
+    assert_eq!(refused.status, 303);
+    assert_eq!(refused.location(), "/login");
+    assert_eq!(stranger.get("/account").await.status, 303, "not signed in");
 }

@@ -7,7 +7,7 @@ use chrono::Duration;
 use oauth2::url::Url;
 use portcullis_db::identities::{self, Identity};
 use portcullis_db::oauth::{LinkCode, NewCode};
-use portcullis_db::users::{self, NewUser};
+use portcullis_db::users::{self, NewUser, User};
 use portcullis_db::{oauth, write_transaction, DbConn, DbError, Pool};
 use portcullis_web::{with_conn, ApiError, ClientInfo, FieldError, ValidJson};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use crate::email_tokens;
 use crate::events::{self, action};
 use crate::github::{self, GithubAccount, GithubConfig, GithubError};
 use crate::pkce;
+use crate::sessions::Grant;
 use crate::tokens::{hash_token, random_token};
 use crate::{mfa, sessions, Auth, Principal};
 use portcullis_mail::Notice;
@@ -57,11 +58,12 @@ fn provider(auth: &Auth) -> Result<&GithubConfig, ApiError> {
 
 /// 400 `invalid_redirect_uri` unless `redirect_uri` is exactly one of `REDIRECT_ALLOWLIST`.
 pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
-    if auth
-        .config
-        .redirect_allowlist
-        .iter()
-        .any(|allowed| allowed == redirect_uri)
+    if redirect_uri == pages_callback(auth)
+        || auth
+            .config
+            .redirect_allowlist
+            .iter()
+            .any(|allowed| allowed == redirect_uri)
     {
         Ok(())
     } else {
@@ -70,6 +72,12 @@ pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
             detail: "redirect_uri is not in the allowlist".into(),
         })
     }
+}
+
+/// Where a GitHub sign-in started from the hosted sign-in page comes back to: always allowed, as it
+/// is this server's own page.
+pub fn pages_callback(auth: &Auth) -> String {
+    format!("{}/login/github/done", auth.config.public_url)
 }
 
 fn callback_url(auth: &Auth) -> String {
@@ -451,12 +459,27 @@ pub async fn exchange(
     client: ClientInfo,
     ValidJson(body): ValidJson<Exchange>,
 ) -> Result<HttpResponse, ApiError> {
+    let verifier = body.code_verifier;
+    let (user, grant) = redeem_login_code(&auth, &pool, client, body.login_code, verifier).await?;
+    token_response(&auth, &user, grant, false)
+}
+
+/// Spends a login code for the session it stands for (`POST /auth/oauth/exchange`, and the hosted
+/// pages' own GitHub sign-in): the verifier must match the code's challenge; every attempt spends
+/// the code; an account with a second factor not yet passed gets `MfaRequired`.
+pub async fn redeem_login_code(
+    auth: &web::Data<Auth>,
+    pool: &Pool,
+    client: ClientInfo,
+    login_code: String,
+    code_verifier: Option<String>,
+) -> Result<(User, Grant), ApiError> {
     let auth_for_db = auth.clone();
-    let signed_in = with_conn(&pool, move |conn| {
+    let signed_in = with_conn(pool, move |conn| {
         // Spent before the verifier is looked at: every attempt uses the code up, so a wrong verifier
         // cannot be followed by another guess.
-        let spent = oauth::consume_login_code(conn, &hash_token(&body.login_code), portcullis_db::now())?;
-        let Some(verifier) = body.code_verifier else {
+        let spent = oauth::consume_login_code(conn, &hash_token(&login_code), portcullis_db::now())?;
+        let Some(verifier) = code_verifier else {
             return Err(ApiError::invalid_field(
                 "code_verifier",
                 "required",
@@ -486,8 +509,7 @@ pub async fn exchange(
         Ok(Some((user, grant)))
     })
     .await?;
-    let (user, grant) = signed_in.ok_or_else(invalid_login_code)?;
-    token_response(&auth, &user, grant, false)
+    signed_in.ok_or_else(invalid_login_code)
 }
 
 /// `?redirect_uri=…`

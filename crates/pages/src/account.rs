@@ -9,9 +9,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use base64::Engine;
-use portcullis_auth::routes::{account as account_routes, email as email_routes, mfa as mfa_routes};
+use portcullis_auth::routes::{
+    account as account_routes, email as email_routes, github as github_routes, mfa as mfa_routes,
+};
 use portcullis_auth::{sessions, Auth, Principal};
-use portcullis_db::{security_events, sessions as session_rows, users, Pool};
+use portcullis_db::{identities, security_events, sessions as session_rows, users, Pool};
 use portcullis_web::{rfc3339, with_conn, ApiError, ClientInfo, JsonBody, OptionalJson, ValidJson};
 use serde_json::{json, Value};
 
@@ -55,6 +57,9 @@ struct AccountPage {
     recovery_codes: Vec<String>,
     events: Vec<EventRow>,
     sessions: Vec<SessionRow>,
+    /// GitHub sign-in is configured, and the login of the linked GitHub account if there is one.
+    github_enabled: bool,
+    github_login: Option<String>,
 }
 
 /// What a form adds to the account page it shows again.
@@ -76,16 +81,17 @@ pub(crate) async fn require(session: &Session, pool: &Pool) -> Result<SignedIn, 
 }
 
 /// GET /account
-pub async fn show(session: Session, pool: web::Data<Pool>) -> HttpResponse {
+pub async fn show(session: Session, auth: web::Data<Auth>, pool: web::Data<Pool>) -> HttpResponse {
     let user = match require(&session, &pool).await {
         Ok(user) => user,
         Err(response) => return response,
     };
-    account_page(&session, &pool, &user, Outcome::default(), StatusCode::OK).await
+    account_page(&session, &auth, &pool, &user, Outcome::default(), StatusCode::OK).await
 }
 
 async fn account_page(
     session: &Session,
+    auth: &Auth,
     pool: &Pool,
     user: &SignedIn,
     outcome: Outcome,
@@ -96,10 +102,14 @@ async fn account_page(
         let account = users::find(conn, &user_id)?;
         let live = session_rows::list_live(conn, &user_id, portcullis_db::now())?;
         let events = security_events::page(conn, &user_id, None, 10)?;
-        Ok((account, live, events))
+        let github = identities::of_user(conn, &user_id)?
+            .into_iter()
+            .find(|i| i.provider == "github")
+            .map(|i| i.login);
+        Ok((account, live, events, github))
     })
     .await;
-    let (account, live, events) = match loaded {
+    let (account, live, events, github_login) = match loaded {
         Ok(loaded) => loaded,
         Err(err) => return failed(session, &err),
     };
@@ -116,6 +126,8 @@ async fn account_page(
             mfa: account.mfa_enabled,
             enrolment: outcome.enrolment,
             recovery_codes: outcome.recovery_codes,
+            github_enabled: auth.github_enabled(),
+            github_login,
             events: events
                 .into_iter()
                 .map(|e| EventRow {
@@ -163,18 +175,19 @@ async fn json_of(response: HttpResponse) -> Result<Value, ApiError> {
 /// Shows the account page after a form: the outcome, or the error next to the forms.
 async fn after(
     session: &Session,
+    auth: &Auth,
     pool: &Pool,
     user: &SignedIn,
     result: Result<Outcome, ApiError>,
 ) -> HttpResponse {
     match result {
-        Ok(outcome) => account_page(session, pool, user, outcome, StatusCode::OK).await,
+        Ok(outcome) => account_page(session, auth, pool, user, outcome, StatusCode::OK).await,
         Err(err) => {
             let outcome = Outcome {
                 errors: explain(&err),
                 ..Outcome::default()
             };
-            account_page(session, pool, user, outcome, status_of(&err)).await
+            account_page(session, auth, pool, user, outcome, status_of(&err)).await
         }
     }
 }
@@ -203,7 +216,7 @@ pub async fn update_profile(
     let result = account_routes::update_me(principal(&user), pool.clone(), body)
         .await
         .map(|_| done("Your name is saved."));
-    after(&session, &pool, &user, result).await
+    after(&session, &auth, &pool, &user, result).await
 }
 
 /// POST /account/email: a confirmation link goes to the new address.
@@ -232,7 +245,7 @@ pub async fn change_email(
         .map(|_| done("We sent a link to the new address: the change happens when you follow it.")),
         Err(err) => Err(err),
     };
-    after(&session, &pool, &user, result).await
+    after(&session, &auth, &pool, &user, result).await
 }
 
 /// POST /account/password: the other sessions end, this one stays.
@@ -255,7 +268,7 @@ pub async fn change_password(
     let result = account_routes::change_password(principal(&user), auth.clone(), pool.clone(), client, body)
         .await
         .map(|_| done("Your password is changed."));
-    after(&session, &pool, &user, result).await
+    after(&session, &auth, &pool, &user, result).await
 }
 
 /// POST /account/mfa/enrol: a new authenticator's secret and QR code, to confirm with a code.
@@ -298,7 +311,7 @@ pub async fn enrol_mfa(
         }
         Err(err) => Err(err),
     };
-    after(&session, &pool, &user, result).await
+    after(&session, &auth, &pool, &user, result).await
 }
 
 /// The QR code of `uri` as an SVG `data:` URI (an `<img>`, so the page needs no inline markup).
@@ -342,7 +355,7 @@ pub async fn confirm_mfa(
         },
         Err(err) => Err(err),
     };
-    after(&session, &pool, &user, result).await
+    after(&session, &auth, &pool, &user, result).await
 }
 
 /// POST /account/mfa/disable
@@ -370,7 +383,97 @@ pub async fn disable_mfa(
         .map(|_| done("Two-factor sign-in is off.")),
         Err(err) => Err(err),
     };
-    after(&session, &pool, &user, result).await
+    after(&session, &auth, &pool, &user, result).await
+}
+
+/// POST /account/github/link: the GitHub flow for the signed-in user, back at
+/// `/account/github/linked`.
+pub async fn link_github(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, _) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let query = web::Query(github_routes::LinkQuery::to(github_routes::pages_link_callback(
+        &auth,
+    )));
+    let started = match github_routes::start_link(principal(&user), auth.clone(), pool.clone(), query).await {
+        Ok(response) => json_of(response).await,
+        Err(err) => Err(err),
+    };
+    match started {
+        Ok(answer) => see_other(answer["authorize_url"].as_str().unwrap_or("/account")),
+        Err(err) => after(&session, &auth, &pool, &user, Err(err)).await,
+    }
+}
+
+/// `?link_code=…`, or `?error=…`.
+#[derive(Debug, serde::Deserialize)]
+pub struct LinkedQuery {
+    link_code: Option<String>,
+    error: Option<String>,
+}
+
+/// GET /account/github/linked: completes the link (only the user who started it can redeem the
+/// code, so a code from anyone else's flow fails here).
+pub async fn github_linked(
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    query: web::Query<LinkedQuery>,
+) -> HttpResponse {
+    let user = match require(&session, &pool).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let result = match (&query.link_code, query.error.as_deref()) {
+        (Some(code), None) => match valid(&json!({ "link_code": code })) {
+            Ok(body) => github_routes::complete_link(
+                principal(&user),
+                auth.clone(),
+                pool.clone(),
+                client,
+                ValidJson(body),
+            )
+            .await
+            .map(|_| done("Your GitHub account is linked: you can sign in with it.")),
+            Err(err) => Err(err),
+        },
+        (_, Some("identity_in_use")) => Err(ApiError::Conflict {
+            code: "identity_in_use",
+            detail: "that GitHub account is linked to another account".into(),
+        }),
+        _ => Err(ApiError::BadRequest {
+            code: "github_link_failed",
+            detail: "linking GitHub did not complete".into(),
+        }),
+    };
+    after(&session, &auth, &pool, &user, result).await
+}
+
+/// POST /account/github/unlink
+pub async fn unlink_github(
+    req: HttpRequest,
+    session: Session,
+    auth: web::Data<Auth>,
+    pool: web::Data<Pool>,
+    client: ClientInfo,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let (user, _) = match posted(&req, &session, &auth, &pool, &raw).await {
+        Ok(posted) => posted,
+        Err(response) => return response,
+    };
+    let result = github_routes::unlink(principal(&user), pool.clone(), client)
+        .await
+        .map(|_| done("GitHub is unlinked from your account."));
+    after(&session, &auth, &pool, &user, result).await
 }
 
 /// POST /account/sessions/{id}/revoke

@@ -92,8 +92,21 @@ pub async fn signed_in(session: &Session, pool: &Pool) -> Result<Option<SignedIn
     // Not only "not revoked": the cookie store expires cookies only in the browser, so the row's own
     // idle and absolute expiry are what end a copied cookie.
     let live = with_conn(pool, move |conn| {
-        let row = sessions::find(conn, &sid)?;
-        Ok(row.is_some_and(|row| row.user_id == uid && row.is_live(portcullis_db::now())))
+        let now = portcullis_db::now();
+        let Some(row) = sessions::find(conn, &sid)? else {
+            return Ok(false);
+        };
+        if row.user_id != uid || !row.is_live(now) {
+            return Ok(false);
+        }
+        // Use extends the idle expiry, as a refresh does for an application: by the same window the
+        // session was given (its expiry minus its last use), never past its absolute end. At most
+        // one write per session every few minutes.
+        if now - row.last_used_at > chrono::Duration::minutes(5) {
+            let window = row.expires_at - row.last_used_at;
+            sessions::touch(conn, &sid, now, (now + window).min(row.absolute_expires_at))?;
+        }
+        Ok(true)
     })
     .await?;
     if !live {

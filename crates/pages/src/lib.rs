@@ -65,6 +65,9 @@ pub fn resources() -> Vec<(Quota, Resource)> {
         web::resource("/account/mfa/enrol").post(account::enrol_mfa),
         web::resource("/account/mfa/confirm").post(account::confirm_mfa),
         web::resource("/account/mfa/disable").post(account::disable_mfa),
+        web::resource("/account/github/link").post(account::link_github),
+        web::resource("/account/github/linked").get(account::github_linked),
+        web::resource("/account/github/unlink").post(account::unlink_github),
         web::resource("/invitation")
             .get(console::invitation_page)
             .post(console::accept_invitation),

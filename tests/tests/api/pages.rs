@@ -71,7 +71,11 @@ impl<'a> Visitor<'a> {
 
     /// Follows redirects from `path` (ours or another host's) to the first page that is not one.
     async fn follow(&self, path: &str) -> (String, Answer) {
-        let mut at = self.app.url(path);
+        let mut at = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.app.url(path)
+        };
         for _ in 0..10 {
             let here = answer(self.client.get(&at).send().await.unwrap()).await;
             if !(300..400).contains(&here.status) {
@@ -938,8 +942,8 @@ async fn the_account_page_changes_name_password_and_second_factor_through_the_ap
     );
 }
 
-#[actix_web::test]
-async fn sign_in_with_github_from_the_login_page_ends_in_this_browser() {
+/// A server with GitHub sign-in against the local fake, where `octocat` is signed in.
+async fn github_app() -> (TestApp, portcullis_github_fake::FakeGithub) {
     use portcullis_github_fake::{FakeEmail, FakeGithub, FakeUser};
     let octocat = FakeUser {
         id: 583231,
@@ -971,7 +975,12 @@ async fn sign_in_with_github_from_the_login_page_ends_in_this_browser() {
         .send()
         .await
         .unwrap();
+    (app, fake)
+}
 
+#[actix_web::test]
+async fn sign_in_with_github_from_the_login_page_ends_in_this_browser() {
+    let (app, _fake) = github_app().await;
     let visitor = Visitor::new(&app);
     let login = visitor.get("/login").await;
     assert!(login.body.contains("href=\"/login/github\""), "the GitHub button");
@@ -987,4 +996,48 @@ async fn sign_in_with_github_from_the_login_page_ends_in_this_browser() {
     assert_eq!(refused.status, 303);
     assert_eq!(refused.location(), "/login");
     assert_eq!(stranger.get("/account").await.status, 303, "not signed in");
+}
+
+#[actix_web::test]
+async fn github_is_linked_and_unlinked_from_the_account_page() {
+    let (app, _fake) = github_app().await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("linker@example.com").await;
+    let started = visitor.submit("/account", "/account/github/link", &[]).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let (landed, page) = visitor.follow(started.location()).await;
+    assert_eq!(page.status, 200, "{landed}: {}", page.body);
+    assert!(
+        page.body.contains("id=\"github-login\">octocat<"),
+        "{}",
+        page.body
+    );
+    let api = app.login_as("linker@example.com", PASSWORD).await;
+    let me = api.get("/api/v1/me").await.expect(200);
+    assert_eq!(me["identities"][0]["login"], "octocat", "{me}");
+
+    let unlinked = visitor.submit("/account", "/account/github/unlink", &[]).await;
+    assert_eq!(unlinked.status, 200, "{}", unlinked.body);
+    let me = api.get("/api/v1/me").await.expect(200);
+    assert_eq!(me["identities"], json!([]), "{me}");
+}
+
+#[actix_web::test]
+async fn using_the_pages_keeps_the_browser_session_alive() {
+    let app = spawn_app().await;
+    let visitor = Visitor::new(&app);
+    visitor.sign_up("active@example.com").await;
+    // An hour of use later, with ten minutes left before the idle expiry.
+    let (last_use, expiry) = (portcullis_tests::sql_time(-3600), portcullis_tests::sql_time(600));
+    portcullis_tests::execute_sql(
+        &app,
+        &format!("UPDATE sessions SET last_used_at = '{last_use}', expires_at = '{expiry}'"),
+    );
+    assert_eq!(visitor.get("/account").await.status, 200);
+    let pushed = portcullis_tests::count_rows(
+        &app,
+        "sessions",
+        &format!("expires_at > '{}'", portcullis_tests::sql_time(3600)),
+    );
+    assert_eq!(pushed, 1, "the idle expiry moved forward with use");
 }

@@ -59,6 +59,7 @@ fn provider(auth: &Auth) -> Result<&GithubConfig, ApiError> {
 /// 400 `invalid_redirect_uri` unless `redirect_uri` is exactly one of `REDIRECT_ALLOWLIST`.
 pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
     if redirect_uri == pages_callback(auth)
+        || redirect_uri == pages_link_callback(auth)
         || auth
             .config
             .redirect_allowlist
@@ -78,6 +79,12 @@ pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
 /// is this server's own page.
 pub fn pages_callback(auth: &Auth) -> String {
     format!("{}/login/github/done", auth.config.public_url)
+}
+
+/// Where a GitHub link started from the account page comes back to: always allowed, as for
+/// [`pages_callback`].
+pub fn pages_link_callback(auth: &Auth) -> String {
+    format!("{}/account/github/linked", auth.config.public_url)
 }
 
 fn callback_url(auth: &Auth) -> String {
@@ -517,6 +524,13 @@ pub async fn redeem_login_code(
 #[serde(deny_unknown_fields)]
 pub struct LinkQuery {
     redirect_uri: String,
+}
+
+impl LinkQuery {
+    /// A link flow that ends at `redirect_uri` (the account page's own).
+    pub fn to(redirect_uri: String) -> LinkQuery {
+        LinkQuery { redirect_uri }
+    }
 }
 
 /// POST /auth/github/link: a URL that runs the GitHub flow for the signed-in user. It carries a

@@ -48,6 +48,7 @@ struct AccountPage {
     nav: PageNav,
     csrf: String,
     errors: Vec<String>,
+    errors_at: &'static str,
     notice: Option<String>,
     email: String,
     display_name: String,
@@ -66,6 +67,8 @@ struct AccountPage {
 #[derive(Default)]
 struct Outcome {
     errors: Vec<String>,
+    /// The section whose form failed, where its errors are shown.
+    at: &'static str,
     notice: Option<String>,
     enrolment: Option<Enrolment>,
     recovery_codes: Vec<String>,
@@ -119,6 +122,7 @@ async fn account_page(
             nav: signed_in_nav(session),
             csrf: csrf_token(session),
             errors: outcome.errors,
+            errors_at: outcome.at,
             notice: outcome.notice,
             email: account.email,
             display_name: account.display_name.unwrap_or_default(),
@@ -177,7 +181,7 @@ async fn after(
     session: &Session,
     auth: &Auth,
     pool: &Pool,
-    user: &SignedIn,
+    (user, at): (&SignedIn, &'static str),
     result: Result<Outcome, ApiError>,
 ) -> HttpResponse {
     match result {
@@ -185,6 +189,7 @@ async fn after(
         Err(err) => {
             let outcome = Outcome {
                 errors: explain(&err),
+                at,
                 ..Outcome::default()
             };
             account_page(session, auth, pool, user, outcome, status_of(&err)).await
@@ -216,7 +221,7 @@ pub async fn update_profile(
     let result = account_routes::update_me(principal(&user), pool.clone(), body)
         .await
         .map(|_| done("Your name is saved."));
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "profile"), result).await
 }
 
 /// POST /account/email: a confirmation link goes to the new address.
@@ -245,7 +250,7 @@ pub async fn change_email(
         .map(|_| done("We sent a link to the new address: the change happens when you follow it.")),
         Err(err) => Err(err),
     };
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "email"), result).await
 }
 
 /// POST /account/password: the other sessions end, this one stays.
@@ -268,7 +273,7 @@ pub async fn change_password(
     let result = account_routes::change_password(principal(&user), auth.clone(), pool.clone(), client, body)
         .await
         .map(|_| done("Your password is changed."));
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "password"), result).await
 }
 
 /// POST /account/mfa/enrol: a new authenticator's secret and QR code, to confirm with a code.
@@ -311,7 +316,7 @@ pub async fn enrol_mfa(
         }
         Err(err) => Err(err),
     };
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "mfa"), result).await
 }
 
 /// The QR code of `uri` as an SVG `data:` URI (an `<img>`, so the page needs no inline markup).
@@ -355,7 +360,7 @@ pub async fn confirm_mfa(
         },
         Err(err) => Err(err),
     };
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "mfa"), result).await
 }
 
 /// POST /account/mfa/disable
@@ -383,7 +388,7 @@ pub async fn disable_mfa(
         .map(|_| done("Two-factor sign-in is off.")),
         Err(err) => Err(err),
     };
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "mfa"), result).await
 }
 
 /// POST /account/github/link: the GitHub flow for the signed-in user, back at
@@ -408,7 +413,7 @@ pub async fn link_github(
     };
     match started {
         Ok(answer) => see_other(answer["authorize_url"].as_str().unwrap_or("/account")),
-        Err(err) => after(&session, &auth, &pool, &user, Err(err)).await,
+        Err(err) => after(&session, &auth, &pool, (&user, "github"), Err(err)).await,
     }
 }
 
@@ -445,16 +450,12 @@ pub async fn github_linked(
             .map(|_| done("Your GitHub account is linked: you can sign in with it.")),
             Err(err) => Err(err),
         },
-        (_, Some("identity_in_use")) => Err(ApiError::Conflict {
-            code: "identity_in_use",
-            detail: "that GitHub account is linked to another account".into(),
-        }),
         _ => Err(ApiError::BadRequest {
             code: "github_link_failed",
             detail: "linking GitHub did not complete".into(),
         }),
     };
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "github"), result).await
 }
 
 /// POST /account/github/unlink
@@ -473,7 +474,7 @@ pub async fn unlink_github(
     let result = github_routes::unlink(principal(&user), pool.clone(), client)
         .await
         .map(|_| done("GitHub is unlinked from your account."));
-    after(&session, &auth, &pool, &user, result).await
+    after(&session, &auth, &pool, (&user, "github"), result).await
 }
 
 /// POST /account/sessions/{id}/revoke

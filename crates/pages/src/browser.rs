@@ -124,6 +124,10 @@ pub async fn signed_in(session: &Session, pool: &Pool) -> Result<Option<SignedIn
 /// seen before sign-in is not carried into the signed-in session).
 pub fn remember(session: &Session, user_id: &str, grant: &Grant) -> Result<(), ApiError> {
     session.renew();
+    // A half-finished sign-in (second factor, GitHub) does not outlive a completed one.
+    for stale in ["mfa_pending", "github_pending"] {
+        session.remove(stale);
+    }
     put(session, SESSION_ID, &grant.session_id)?;
     put(session, USER_ID, user_id)?;
     put(session, AMR, &grant.amr)?;

@@ -83,8 +83,10 @@ struct InvitationRow {
 struct TenantPage {
     nav: PageNav,
     csrf: String,
-    /// Errors of the form just sent, and what it made (a key or an invitation link, shown once).
+    /// Errors of the form just sent (shown in its section, `errors_at`), and what it made (a key or
+    /// an invitation link, shown once).
     errors: Vec<String>,
+    errors_at: &'static str,
     notice: Option<(String, String)>,
     tenant_id: String,
     name: String,
@@ -138,6 +140,8 @@ type Work<T> = Box<dyn FnOnce(&mut portcullis_db::DbConn, &TenantAccess) -> Resu
 
 /// A console form: the request parts every one of them reads.
 struct Posted {
+    /// The page section of the form, where its errors are shown.
+    section: &'static str,
     req: HttpRequest,
     session: Session,
     auth: web::Data<Auth>,
@@ -283,7 +287,7 @@ pub async fn tenant_page(session: Session, pool: web::Data<Pool>, path: web::Pat
         &pool,
         &user,
         &path.into_inner(),
-        Vec::new(),
+        (Vec::new(), ""),
         None,
         StatusCode::OK,
     )
@@ -296,7 +300,7 @@ async fn tenant_view(
     pool: &Pool,
     user: &SignedIn,
     tid: &str,
-    errors: Vec<String>,
+    (errors, errors_at): (Vec<String>, &'static str),
     notice: Option<(String, String)>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -371,6 +375,7 @@ async fn tenant_view(
             nav: signed_in_nav(session),
             csrf: csrf_token(session),
             errors,
+            errors_at,
             notice,
             tenant_id: tenant.id,
             name: tenant.name,
@@ -440,6 +445,7 @@ async fn tenant_form<T: Send + 'static>(
     done: impl FnOnce(T) -> Option<(String, String)>,
 ) -> HttpResponse {
     let Posted {
+        section,
         req,
         session,
         auth,
@@ -466,7 +472,7 @@ async fn tenant_form<T: Send + 'static>(
                     &pool,
                     &user,
                     &tid,
-                    Vec::new(),
+                    (Vec::new(), ""),
                     Some(notice),
                     StatusCode::OK,
                 )
@@ -474,7 +480,18 @@ async fn tenant_form<T: Send + 'static>(
             }
             None => see_other(&format!("/console/{tid}")),
         },
-        Err(err) => tenant_view(&session, &pool, &user, &tid, explain(&err), None, status_of(&err)).await,
+        Err(err) => {
+            tenant_view(
+                &session,
+                &pool,
+                &user,
+                &tid,
+                (explain(&err), section),
+                None,
+                status_of(&err),
+            )
+            .await
+        }
     }
 }
 
@@ -492,6 +509,7 @@ pub async fn set_roles(
     let tenant = tid.clone();
     tenant_form(
         Posted {
+            section: "members",
             req,
             session,
             auth,
@@ -528,6 +546,7 @@ pub async fn invite(
     let link = format!("{}/invitation?token={token}", auth.public_url());
     tenant_form(
         Posted {
+            section: "invite",
             req,
             session,
             auth,
@@ -569,6 +588,7 @@ pub async fn create_role(
     let tenant = tid.clone();
     tenant_form(
         Posted {
+            section: "roles",
             req,
             session,
             auth,
@@ -609,6 +629,7 @@ pub async fn create_key(
     let stored = (display_prefix(&key), hash_token(&key));
     tenant_form(
         Posted {
+            section: "keys",
             req,
             session,
             auth,
@@ -649,6 +670,7 @@ pub async fn create_project(
     let tenant = tid.clone();
     tenant_form(
         Posted {
+            section: "projects",
             req,
             session,
             auth,

@@ -280,16 +280,14 @@ pub async fn reset(
         Err(err) => Err(err),
     };
     match outcome {
-        Ok(_) => {
-            browser::forget(&session);
-            message(
-                StatusCode::OK,
-                nav(&session),
-                "Password changed",
-                "Your password is changed and every session of your account has ended.",
-                Some(("/login", "Sign in")),
-            )
-        }
+        // The API ends every session of the account; a browser signed in to it finds out on its next page.
+        Ok(_) => message(
+            StatusCode::OK,
+            nav(&session),
+            "Password changed",
+            "Your password is changed and every session of your account has ended.",
+            Some(("/login", "Sign in")),
+        ),
         Err(err) => reset_form(&session, token, explain(&err), status_of(&err)),
     }
 }

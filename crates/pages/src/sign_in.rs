@@ -8,6 +8,7 @@ use askama::Template;
 use portcullis_auth::pkce;
 use portcullis_auth::routes::github::{
     back_to, check_redirect, new_login_code, pages_callback, redeem_login_code, sign_in_challenge,
+    PAGES_GITHUB_FLOW,
 };
 use portcullis_auth::routes::login::{create_account, sign_in_with_password, SignupRequest};
 use portcullis_auth::routes::mfa::complete_sign_in;
@@ -177,7 +178,7 @@ pub async fn login_page(
         Err(err) => return failed(&session, &err),
     };
     match (signed_in, hosted) {
-        (Some(_), None) => see_other(HOME),
+        (Some(_), None) => see_other(&query.landing()),
         // An application's sign-in always asks: a GET must not mint a login code, or any page that
         // links here with its own challenge would get one for a signed-in visitor.
         (_, Some(_)) | (None, None) => login_form(
@@ -245,8 +246,8 @@ fn serde_urlencoded_pairs(hosted: &HostedQuery) -> String {
 }
 
 /// The session key of a GitHub sign-in started here: the PKCE verifier of its login code, and the
-/// sign-in's own parameters.
-const GITHUB_PENDING: &str = "github_pending";
+/// sign-in's own parameters. The authorize route lets only such a flow come back to this page.
+const GITHUB_PENDING: &str = PAGES_GITHUB_FLOW;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct GithubPending {
@@ -308,6 +309,11 @@ pub async fn github_done(
     query: web::Query<GithubDone>,
 ) -> HttpResponse {
     let Ok(Some(pending)) = session.get::<GithubPending>(GITHUB_PENDING) else {
+        // Not this browser's flow: the code is spent all the same (no verifier matches), so it is
+        // useless wherever else it was copied to.
+        if let Some(code) = query.login_code.clone() {
+            let _ = redeem_login_code(&auth, &pool, client, code, None).await;
+        }
         return see_other("/login");
     };
     session.remove(GITHUB_PENDING);
@@ -487,6 +493,14 @@ pub async fn mfa(
     let signed = complete_sign_in(&auth, &pool, client, &req, pending.mfa_token, form.text("code")).await;
     let (user, grant, device) = match signed {
         Ok(signed) => signed,
+        // A challenge that expired or was used: start the sign-in again.
+        Err(ApiError::Unauthorized {
+            code: "invalid_mfa_token",
+            ..
+        }) => {
+            session.remove(PENDING);
+            return see_other("/login");
+        }
         Err(err) => return mfa_form(&session, explain(&err), status_of(&err)),
     };
     session.remove(PENDING);

@@ -990,6 +990,23 @@ async fn sign_in_with_github_from_the_login_page_ends_in_this_browser() {
     let account = visitor.get("/account").await;
     assert!(account.body.contains("octocat@example.com"), "{}", account.body);
 
+    // No application may have codes delivered to the pages' own callbacks.
+    for callback in ["/login/github/done", "/account/github/linked"] {
+        let own = app.url(callback);
+        let refused = Visitor::new(&app)
+            .get(&format!(
+                "/api/v1/auth/github/authorize?redirect_uri={own}&code_challenge={CHALLENGE}&code_challenge_method=S256"
+            ))
+            .await;
+        assert_eq!(refused.status, 400, "{callback}: {}", refused.body);
+        let hosted = Visitor::new(&app)
+            .get(&format!(
+                "/login?redirect_uri={own}&code_challenge={CHALLENGE}&code_challenge_method=S256"
+            ))
+            .await;
+        assert_eq!(hosted.status, 400, "{callback}: {}", hosted.body);
+    }
+
     // A login code from another browser's flow is refused here: this browser has no verifier for it.
     let stranger = Visitor::new(&app);
     let refused = stranger.get("/login/github/done?login_code=abc").await;

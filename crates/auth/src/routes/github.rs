@@ -58,13 +58,11 @@ fn provider(auth: &Auth) -> Result<&GithubConfig, ApiError> {
 
 /// 400 `invalid_redirect_uri` unless `redirect_uri` is exactly one of `REDIRECT_ALLOWLIST`.
 pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
-    if redirect_uri == pages_callback(auth)
-        || redirect_uri == pages_link_callback(auth)
-        || auth
-            .config
-            .redirect_allowlist
-            .iter()
-            .any(|allowed| allowed == redirect_uri)
+    if auth
+        .config
+        .redirect_allowlist
+        .iter()
+        .any(|allowed| allowed == redirect_uri)
     {
         Ok(())
     } else {
@@ -75,14 +73,18 @@ pub fn check_redirect(auth: &Auth, redirect_uri: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Where a GitHub sign-in started from the hosted sign-in page comes back to: always allowed, as it
-/// is this server's own page.
+/// The session key the hosted sign-in page sets when it starts a GitHub sign-in of its own: only such
+/// a flow may come back to [`pages_callback`], so no application can have a user's login code
+/// delivered to (and left in the history of) that page.
+pub const PAGES_GITHUB_FLOW: &str = "github_pending";
+
+/// Where a GitHub sign-in started from the hosted sign-in page comes back to.
 pub fn pages_callback(auth: &Auth) -> String {
     format!("{}/login/github/done", auth.config.public_url)
 }
 
-/// Where a GitHub link started from the account page comes back to: always allowed, as for
-/// [`pages_callback`].
+/// Where a GitHub link started from the account page comes back to: allowed for link flows only
+/// (their code is redeemable only by the user who started them).
 pub fn pages_link_callback(auth: &Auth) -> String {
     format!("{}/account/github/linked", auth.config.public_url)
 }
@@ -213,7 +215,19 @@ pub async fn authorize(
     query: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let config = provider(&auth)?;
-    check_redirect(&auth, &query.redirect_uri)?;
+    let own_page = if query.link_ticket.is_some() {
+        query.redirect_uri == pages_link_callback(&auth)
+    } else {
+        query.redirect_uri == pages_callback(&auth)
+            && session
+                .get::<serde_json::Value>(PAGES_GITHUB_FLOW)
+                .ok()
+                .flatten()
+                .is_some()
+    };
+    if !own_page {
+        check_redirect(&auth, &query.redirect_uri)?;
+    }
     let code_challenge = app_challenge(&query)?;
     let flow = github::authorize(config, &callback_url(&auth)).map_err(ApiError::internal)?;
     let (state_hash, link_ticket) = (hash_token(&flow.state), query.link_ticket.clone());
@@ -544,7 +558,9 @@ pub async fn start_link(
     query: web::Query<LinkQuery>,
 ) -> Result<HttpResponse, ApiError> {
     provider(&auth)?;
-    check_redirect(&auth, &query.redirect_uri)?;
+    if query.redirect_uri != pages_link_callback(&auth) {
+        check_redirect(&auth, &query.redirect_uri)?;
+    }
     let ticket = with_conn(&pool, move |conn| {
         let ticket = random_token();
         oauth::insert_code(

@@ -48,7 +48,7 @@ pub fn find_live(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> Resul
         .filter(api_keys::revoked_at.is_null())
         .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(now)))
         .select(ApiKey::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -68,7 +68,7 @@ pub fn find_live(
         .filter(email_tokens::used_at.is_null())
         .filter(email_tokens::expires_at.gt(now))
         .select(EmailToken::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

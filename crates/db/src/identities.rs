@@ -37,7 +37,7 @@ pub fn find(conn: &mut DbConn, provider: &str, provider_user_id: &str) -> Result
     Ok(identities::table
         .find((provider, provider_user_id))
         .select(Identity::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -93,7 +93,7 @@ pub fn find_usable(
         .filter(invitations::revoked_at.is_null())
         .filter(invitations::expires_at.gt(now))
         .select(Invitation::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -34,31 +34,46 @@ pub fn begin_attempt(
     on_first_refusal: impl FnOnce(&mut DbConn) -> Result<(), DbError>,
 ) -> Result<Attempt, DbError> {
     write_transaction(conn, |conn| {
-        ensure_row(conn, key, now)?;
-        let open = lt::locked_until.is_null().or(lt::locked_until.le(now));
-        let counted = diesel::update(lt::table.find(key).filter(open))
-            .set((lt::failures.eq(lt::failures + 1), lt::updated_at.eq(now)))
-            .execute(conn)?;
-        if counted == 0 {
-            let first_refusal = diesel::update(lt::table.find(key).filter(lt::throttle_reported.eq(false)))
-                .set(lt::throttle_reported.eq(true))
-                .execute(conn)?
-                == 1;
-            let until: Option<NaiveDateTime> = lt::table.find(key).select(lt::locked_until).first(conn)?;
-            if first_refusal {
-                on_first_refusal(conn)?;
-            }
-            return Ok(Attempt::Throttled {
-                until: until.unwrap_or(now),
-            });
-        }
-        let failures: i32 = lt::table.find(key).select(lt::failures).first(conn)?;
-        if let Some(window) = backoff(failures) {
-            diesel::update(lt::table.find(key))
-                .set((lt::locked_until.eq(now + window), lt::throttle_reported.eq(false)))
+        // Twice at most: a correct password elsewhere deletes the row (`clear`) and may do so
+        // between our insert and our update, which then counts nothing; the row is made again.
+        for _ in 0..2 {
+            ensure_row(conn, key, now)?;
+            let open = lt::locked_until.is_null().or(lt::locked_until.le(now));
+            let counted = diesel::update(lt::table.find(key).filter(open))
+                .set((lt::failures.eq(lt::failures + 1), lt::updated_at.eq(now)))
                 .execute(conn)?;
+            if counted == 0 {
+                let Some(until): Option<Option<NaiveDateTime>> = lt::table
+                    .find(key)
+                    .select(lt::locked_until)
+                    .get_result(conn)
+                    .optional()?
+                else {
+                    continue;
+                };
+                let first_refusal =
+                    diesel::update(lt::table.find(key).filter(lt::throttle_reported.eq(false)))
+                        .set(lt::throttle_reported.eq(true))
+                        .execute(conn)?
+                        == 1;
+                if first_refusal {
+                    on_first_refusal(conn)?;
+                }
+                return Ok(Attempt::Throttled {
+                    until: until.unwrap_or(now),
+                });
+            }
+            let failures: i32 = lt::table.find(key).select(lt::failures).get_result(conn)?;
+            if let Some(window) = backoff(failures) {
+                diesel::update(lt::table.find(key))
+                    .set((lt::locked_until.eq(now + window), lt::throttle_reported.eq(false)))
+                    .execute(conn)?;
+            }
+            return Ok(Attempt::Allowed);
         }
-        Ok(Attempt::Allowed)
+        Err(DbError::Unavailable(
+            "a sign-in throttle row kept disappearing under concurrent sign-ins".into(),
+        ))
     })
 }
 
@@ -80,7 +95,7 @@ pub fn refund(
         {
             return Ok(());
         }
-        let failures: i32 = lt::table.find(key).select(lt::failures).first(conn)?;
+        let failures: i32 = lt::table.find(key).select(lt::failures).get_result(conn)?;
         if backoff(failures).is_none() {
             diesel::update(lt::table.find(key))
                 .set(lt::locked_until.eq(None::<NaiveDateTime>))

@@ -253,7 +253,7 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId, user_id: &str) -> Result<(Memb
             users::display_name,
             memberships::created_at,
         ))
-        .first(conn)?;
+        .get_result(conn)?;
     let roles = roles_of(conn, tenant, user_id)?.unwrap_or_default();
     Ok((member, roles))
 }

@@ -29,7 +29,7 @@ pub fn factor(conn: &mut DbConn, user_id: &str) -> Result<Option<TotpFactor>, Db
     Ok(totp_factors::table
         .find(user_id)
         .select(TotpFactor::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -170,7 +170,7 @@ pub fn live_challenge(
         .filter(mfa_challenges::used_at.is_null())
         .filter(mfa_challenges::expires_at.gt(now))
         .select(Challenge::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -89,7 +89,7 @@ pub fn consume_code(
         login_codes::table
             .find(code_hash)
             .select((login_codes::user_id, login_codes::code_challenge))
-            .first(conn)?,
+            .get_result(conn)?,
     ))
 }
 
@@ -191,7 +191,7 @@ pub fn consume_link_code(
                 link_codes::login,
                 link_codes::expires_at,
             ))
-            .first(conn)?,
+            .get_result(conn)?,
     ))
 }
 

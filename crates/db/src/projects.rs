@@ -45,7 +45,7 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &str) -> Result<Project, D
         .find(id)
         .filter(projects::tenant_id.eq(tenant.as_str()))
         .select(Project::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// A page of the tenant's projects, newest first. `name_contains` must already be lower-cased.

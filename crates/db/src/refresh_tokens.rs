@@ -40,7 +40,7 @@ pub fn find(conn: &mut DbConn, token_hash: &str) -> Result<Option<RefreshToken>,
     Ok(refresh_tokens::table
         .find(token_hash)
         .select(RefreshToken::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -53,7 +53,7 @@ pub fn find_with_session(
         .inner_join(sessions::table.inner_join(users::table))
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select((RefreshToken::as_select(), Session::as_select(), User::as_select()))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -57,7 +57,7 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId, name: &str) -> Result<Role, Db
     Ok(roles::table
         .find((tenant.as_str(), name))
         .select(Role::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Updates description and scopes.

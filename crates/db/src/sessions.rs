@@ -53,7 +53,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Session>, DbError> {
     Ok(sessions::table
         .find(id)
         .select(Session::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -66,7 +66,7 @@ pub fn is_active(conn: &mut DbConn, session_id: &str, user_id: &str) -> Result<b
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .select(sessions::id)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(found.is_some())
 }

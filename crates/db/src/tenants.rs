@@ -36,7 +36,7 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId) -> Result<Tenant, DbError> {
     Ok(tenants::table
         .find(tenant.as_str())
         .select(Tenant::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 /// Renames the tenant.

@@ -61,7 +61,7 @@ pub fn insert(conn: &mut DbConn, user: &NewUser<'_>) -> Result<(), DbError> {
 
 /// The account with this id.
 pub fn find(conn: &mut DbConn, id: &str) -> Result<User, DbError> {
-    Ok(users::table.find(id).select(User::as_select()).first(conn)?)
+    Ok(users::table.find(id).select(User::as_select()).get_result(conn)?)
 }
 
 /// The account with this (already lower-cased) email, if any.
@@ -69,7 +69,7 @@ pub fn find_by_email(conn: &mut DbConn, email_normalized: &str) -> Result<Option
     Ok(users::table
         .filter(users::email_normalized.eq(email_normalized))
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

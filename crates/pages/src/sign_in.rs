@@ -2,6 +2,7 @@
 //! `redirect_uri?login_code=…`), sign-up and sign-out.
 
 use actix_session::Session;
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -12,6 +13,7 @@ use portcullis_auth::routes::github::{
 };
 use portcullis_auth::routes::login::{create_account, sign_in_with_password, SignupRequest};
 use portcullis_auth::routes::mfa::complete_sign_in;
+use portcullis_auth::sessions::Grant;
 use portcullis_auth::tokens::random_token;
 use portcullis_auth::{sessions, Auth};
 use portcullis_db::Pool;
@@ -356,17 +358,39 @@ pub async fn github_done(
         }
         Err(err) => return failed(&session, &err),
     };
-    if let Err(err) = browser::remember(&session, &user.id, &grant) {
-        return failed(&session, &err);
+    let landing = pending.hosted.landing();
+    signed_in_to(&session, &pool, (&user.id, &grant), hosted, &landing, None).await
+}
+
+/// The end of every sign-in here (password, second factor, GitHub): the browser is bound to the new
+/// session, then sent back to the application with its login code, or to `landing`; a password
+/// sign-in also sets the device cookie that exempts this browser from the account's back-off.
+async fn signed_in_to(
+    session: &Session,
+    pool: &Pool,
+    (user_id, grant): (&str, &Grant),
+    hosted: Option<(String, String)>,
+    landing: &str,
+    device: Option<Cookie<'static>>,
+) -> HttpResponse {
+    if let Err(err) = browser::remember(session, user_id, grant) {
+        return failed(session, &err);
     }
-    match hosted {
+    let mut response = match hosted {
         Some((redirect_uri, challenge)) => {
-            hand_over(&pool, &user.id, grant.amr.clone(), &redirect_uri, challenge)
-                .await
-                .unwrap_or_else(|err| failed(&session, &err))
+            match hand_over(pool, user_id, grant.amr.clone(), &redirect_uri, challenge).await {
+                Ok(response) => response,
+                Err(err) => return failed(session, &err),
+            }
         }
-        None => see_other(&pending.hosted.landing()),
+        None => see_other(landing),
+    };
+    if let Some(device) = device {
+        if let Err(err) = response.add_cookie(&device) {
+            log::warn!("device cookie not set: {err}");
+        }
     }
+    response
 }
 
 /// Sends the browser back to the application with a login code bound to its challenge and to how
@@ -433,22 +457,16 @@ pub async fn login(
             )
         }
     };
-    if let Err(err) = browser::remember(&session, &user.id, &grant) {
-        return failed(&session, &err);
-    }
-    let mut response = match hosted {
-        Some((redirect_uri, challenge)) => {
-            match hand_over(&pool, &user.id, grant.amr.clone(), &redirect_uri, challenge).await {
-                Ok(response) => response,
-                Err(err) => return failed(&session, &err),
-            }
-        }
-        None => see_other(&query.landing()),
-    };
-    if let Err(err) = response.add_cookie(&device) {
-        log::warn!("device cookie not set: {err}");
-    }
-    response
+    let landing = query.landing();
+    signed_in_to(
+        &session,
+        &pool,
+        (&user.id, &grant),
+        hosted,
+        &landing,
+        Some(device),
+    )
+    .await
 }
 
 /// GET /mfa
@@ -504,22 +522,16 @@ pub async fn mfa(
         Err(err) => return mfa_form(&session, explain(&err), status_of(&err)),
     };
     session.remove(PENDING);
-    if let Err(err) = browser::remember(&session, &user.id, &grant) {
-        return failed(&session, &err);
-    }
-    let mut response = match hosted {
-        Some((redirect_uri, challenge)) => {
-            match hand_over(&pool, &user.id, grant.amr.clone(), &redirect_uri, challenge).await {
-                Ok(response) => response,
-                Err(err) => return failed(&session, &err),
-            }
-        }
-        None => see_other(&pending.hosted.landing()),
-    };
-    if let Err(err) = response.add_cookie(&device) {
-        log::warn!("device cookie not set: {err}");
-    }
-    response
+    let landing = pending.hosted.landing();
+    signed_in_to(
+        &session,
+        &pool,
+        (&user.id, &grant),
+        hosted,
+        &landing,
+        Some(device),
+    )
+    .await
 }
 
 /// GET /signup

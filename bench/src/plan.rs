@@ -28,6 +28,21 @@ pub struct Plan {
     pub hash_concurrency: usize,
     /// How long after the storm the server's resident memory is read again.
     pub settle: Duration,
+    /// `--only S2,S5`: just these throughput ratios, printed and not written to the report (for
+    /// measuring one change quickly; the report always comes from a full run). Bit `n` is S`n`.
+    pub only: Option<u8>,
+}
+
+impl Plan {
+    /// Whether ratio scenario `id` ("S1" … "S5") is measured.
+    pub fn includes(&self, id: &str) -> bool {
+        let bit = id.strip_prefix('S').and_then(|n| n.parse::<u8>().ok());
+        match (self.only, bit) {
+            (None, _) => true,
+            (Some(mask), Some(n)) if n < 8 => mask & (1 << n) != 0,
+            _ => false,
+        }
+    }
 }
 
 /// The server's default `HASH_CONCURRENCY`: all cores but one, at least one.
@@ -53,6 +68,7 @@ impl Plan {
             quick: false,
             hash_concurrency: spare_cores(),
             settle: Duration::from_secs(10),
+            only: None,
         }
     }
 
@@ -73,6 +89,7 @@ impl Plan {
             quick: true,
             hash_concurrency: spare_cores(),
             settle: Duration::from_millis(500),
+            only: None,
         }
     }
 }

@@ -22,19 +22,37 @@ pub fn main(args: &[String]) -> Result<()> {
     let portcullis = flag(args, "--portcullis").ok_or("missing --portcullis PATH")?;
     let portcullis = std::fs::canonicalize(&portcullis).map_err(fail("--portcullis"))?;
     let out = std::path::PathBuf::from(flag(args, "--out").unwrap_or_else(|| "docs".into()));
-    let plan = if args.iter().any(|a| a == "--quick") {
+    let mut plan = if args.iter().any(|a| a == "--quick") {
         Plan::quick()
     } else {
         Plan::full()
     };
+    if let Some(only) = flag(args, "--only") {
+        let mut mask = 0u8;
+        for id in only.split(',') {
+            match id.trim().strip_prefix('S').and_then(|n| n.parse::<u8>().ok()) {
+                Some(n @ 1..=5) => mask |= 1 << n,
+                _ => return Err(format!("--only takes S1 … S5, not `{id}`")),
+            }
+        }
+        plan.only = Some(mask);
+    }
+    // `--backend sqlite` or `--backend postgres` measures one (with --only, for iterating).
+    let backend = flag(args, "--backend");
     let mut results = Vec::new();
-    results.push(run_backend("SQLite", None, &portcullis, plan)?);
+    if backend.as_deref() != Some("postgres") {
+        results.extend(run_backend("SQLite", None, &portcullis, plan)?);
+    }
     match std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))
     {
-        Some(admin) => results.push(run_backend("PostgreSQL", Some(&admin), &portcullis, plan)?),
+        Some(_) if backend.as_deref() == Some("sqlite") => {}
+        Some(admin) => results.extend(run_backend("PostgreSQL", Some(&admin), &portcullis, plan)?),
         None => eprintln!("DATABASE_URL does not name a PostgreSQL server: measuring SQLite only"),
+    }
+    if plan.only.is_some() {
+        return Ok(());
     }
     let tokens = crate::crypto::measure(if plan.quick { 200 } else { 20_000 })?;
     std::fs::create_dir_all(&out).map_err(fail("output folder"))?;
@@ -85,7 +103,7 @@ fn run_backend(
     admin: Option<&str>,
     portcullis: &std::path::Path,
     plan: Plan,
-) -> Result<BackendResult> {
+) -> Result<Option<BackendResult>> {
     eprintln!("== {name}: seeding {:?}", plan.size);
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).map_err(fail("temp dir"))?;
@@ -144,6 +162,14 @@ fn run_backend(
         base: base_url,
         pid: app.0.id(),
     };
+    if plan.only.is_some() {
+        let ratios = runtime.block_on(scenarios::measure_ratios(name, &servers, &seeded, plan));
+        drop(app);
+        drop(baseline);
+        clean_up(admin, database, &dir);
+        print_ratios(name, &ratios?);
+        return Ok(None);
+    }
     let result = runtime.block_on(scenarios::measure(name, &servers, &seeded, plan));
     drop(app);
     drop(baseline);
@@ -162,14 +188,38 @@ fn run_backend(
         }
         (err, _) => err,
     };
+    clean_up(admin, database, &dir);
+    result.map(Some)
+}
+
+/// Drops the run's PostgreSQL database and removes its folder.
+fn clean_up(admin: Option<&str>, database: Option<String>, dir: &std::path::Path) {
     if let (Some(admin), Some(database)) = (admin, database) {
         if let Ok(mut conn) = PgConnection::establish(admin) {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                 .execute(&mut conn);
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--only`: one line per ratio on standard output.
+fn print_ratios(backend: &str, ratios: &[crate::results::Ratio]) {
+    for ratio in ratios {
+        let rounds: Vec<String> = ratio.rounds.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "{backend} {}: {:.2} ({}) {:.0} vs {:.0} {}, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+            ratio.id,
+            ratio.median(),
+            rounds.join(" "),
+            ratio.ours,
+            ratio.baseline,
+            ratio.unit,
+            ratio.p50,
+            ratio.p99,
+            ratio.errors,
+        );
+    }
 }
 
 /// A Portcullis process on `url`, listening on `port`, with the bench's settings and `extra` on top.

@@ -170,12 +170,41 @@ pub async fn measure(
     seeded: &Seeded,
     plan: Plan,
 ) -> Result<BackendResult> {
+    let idle_rss = memory_mib(servers.pid).0;
+    let bench = signed_in(servers, seeded, plan).await?;
+    let (ratios, refresh_tokens) = ratios::run(name, &bench, seeded).await?;
+    let login_capacity = ratios.iter().find(|r| r.id == "S4").map_or(0.0, |r| r.ours);
+    let (mixed, s6_rss) = mixed::run(name, &bench, refresh_tokens).await;
+    let storm = storm::run(name, &bench, login_capacity).await;
+    Ok(BackendResult {
+        backend: name,
+        ratios,
+        mixed,
+        storm,
+        idle_rss,
+        s6_rss,
+        instances: None,
+    })
+}
+
+/// The ratio scenarios `plan.only` names, and nothing else (`--only`).
+pub async fn measure_ratios(
+    name: &'static str,
+    servers: &Servers,
+    seeded: &Seeded,
+    plan: Plan,
+) -> Result<Vec<crate::results::Ratio>> {
+    let bench = signed_in(servers, seeded, plan).await?;
+    Ok(ratios::run(name, &bench, seeded).await?.0)
+}
+
+/// The client and a signed-in member of the first tenant.
+async fn signed_in<'a>(servers: &'a Servers, seeded: &Seeded, plan: Plan) -> Result<Bench<'a>> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(fail("client"))?;
-    let idle_rss = memory_mib(servers.pid).0;
     let mut bench = Bench {
         http,
         app: &servers.app,
@@ -192,18 +221,5 @@ pub async fn measure(
         .as_str()
         .ok_or("no access token")?
         .to_owned();
-
-    let (ratios, refresh_tokens) = ratios::run(name, &bench, seeded).await?;
-    let login_capacity = ratios.iter().find(|r| r.id == "S4").map_or(0.0, |r| r.ours);
-    let (mixed, s6_rss) = mixed::run(name, &bench, refresh_tokens).await;
-    let storm = storm::run(name, &bench, login_capacity).await;
-    Ok(BackendResult {
-        backend: name,
-        ratios,
-        mixed,
-        storm,
-        idle_rss,
-        s6_rss,
-        instances: None,
-    })
+    Ok(bench)
 }

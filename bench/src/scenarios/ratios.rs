@@ -12,14 +12,24 @@ use crate::Result;
 
 /// S1–S5 in order, and the refresh tokens S5 left behind (S6 keeps rotating them).
 pub(super) async fn run(name: &str, bench: &Bench<'_>, seeded: &Seeded) -> Result<(Vec<Ratio>, Slots)> {
-    let mut ratios = vec![
-        health(name, bench).await,
-        read(name, bench).await,
-        create(name, bench).await,
-        login(name, bench).await,
-    ];
+    let plan = bench.plan;
+    let mut ratios = Vec::new();
+    if plan.includes("S1") {
+        ratios.push(health(name, bench).await);
+    }
+    if plan.includes("S2") {
+        ratios.push(read(name, bench).await);
+    }
+    if plan.includes("S3") {
+        ratios.push(create(name, bench).await);
+    }
+    if plan.includes("S4") {
+        ratios.push(login(name, bench).await);
+    }
     let (s5, slots) = refresh(name, bench, seeded).await?;
-    ratios.push(s5);
+    if plan.includes("S5") {
+        ratios.push(s5);
+    }
     Ok((ratios, slots))
 }
 

@@ -86,8 +86,10 @@ impl DatabaseUrl {
                 create_parent_dir(path)?;
                 create_private_file(path)?;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // No checkpoint inside a commit: a thread runs them beside the writers (`checkpoint`).
                 conn.batch_execute(&format!(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL;",
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; \
+                     PRAGMA wal_autocheckpoint = 0;",
                     options.sqlite_busy_timeout.as_millis()
                 ))
                 .map_err(DbError::from)?;

@@ -9,6 +9,7 @@
 
 pub mod api_keys;
 pub mod audit;
+mod checkpoint;
 mod conn;
 pub mod email_tokens;
 mod error;

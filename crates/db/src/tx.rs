@@ -234,7 +234,10 @@ fn gate_of(path: &Path) -> Arc<Gate> {
     }
     gates.retain(|_, gate| gate.strong_count() > 0);
     let gate = Arc::new(Gate::default());
-    gates.insert(key, Arc::downgrade(&gate));
+    gates.insert(key.clone(), Arc::downgrade(&gate));
+    // The file's first connection in this process: its checkpoints run beside the writers from now
+    // on (see `checkpoint`), for as long as the gate lives.
+    crate::checkpoint::spawn(key, Arc::downgrade(&gate));
     gate
 }
 

@@ -217,11 +217,14 @@ pub async fn get(
     pool: web::Data<Pool>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    // A member's read costs one statement: the standing and the project together.
     let project = call
-        .read(&pool, move |conn, access| {
-            let id = path_id(path.into_inner().1)?;
-            Ok(project_rows::find(conn, &access.tenant, &id)?)
-        })
+        .read_joined(
+            &pool,
+            path_id(path.into_inner().1),
+            |conn, caller, id| project_rows::find_with_standing(conn, caller, id),
+            |conn, access, id| Ok(project_rows::find(conn, &access.tenant, id)?),
+        )
         .await?;
     Ok(with_etag(HttpResponse::Ok(), project))
 }

@@ -24,6 +24,18 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// This caller's session in `tenant`, as the standing statement takes it.
+    pub fn caller<'a>(
+        &'a self,
+        tenant: &'a portcullis_db::TenantId,
+    ) -> portcullis_db::memberships::SessionCaller<'a> {
+        portcullis_db::memberships::SessionCaller {
+            session_id: &self.session_id,
+            user_id: &self.user_id,
+            tenant,
+        }
+    }
+
     /// Whether the sign-in included a second factor.
     pub fn has_second_factor(&self) -> bool {
         self.amr.iter().any(|m| m == crate::sessions::OTP)

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{member_roles, memberships, sessions, tenants, users};
+use crate::schema::{member_roles, memberships, tenants, users};
 use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// The name of the role that may do everything, including deleting the tenant.
@@ -89,39 +89,69 @@ pub enum SessionStanding {
 /// The session check of a tenant request and the caller's [`Standing`] in one statement (one row per
 /// role): a revoked session is seen on the very next request, as by
 /// [`crate::sessions::is_active`], without a round trip of its own.
-pub fn session_standing(
-    conn: &mut DbConn,
-    session_id: &str,
-    user_id: &str,
-    tenant: &TenantId,
-) -> Result<SessionStanding, DbError> {
-    let rows: Vec<(Option<bool>, Option<String>)> = sessions::table
-        .left_join(
-            memberships::table.on(memberships::user_id
-                .eq(sessions::user_id)
-                .and(memberships::tenant_id.eq(tenant.as_str().to_owned()))),
-        )
-        .left_join(tenants::table.on(tenants::id.eq(memberships::tenant_id)))
-        .left_join(
-            member_roles::table.on(member_roles::tenant_id
-                .eq(memberships::tenant_id)
-                .and(member_roles::user_id.eq(memberships::user_id))),
-        )
-        .filter(sessions::id.eq(session_id))
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
+pub fn session_standing(conn: &mut DbConn, caller: &SessionCaller<'_>) -> Result<SessionStanding, DbError> {
+    let rows: Vec<(Option<bool>, Option<String>)> = session_standing_rows!(caller)
         .select((
             tenants::require_mfa.nullable(),
             member_roles::role_name.nullable(),
         ))
         .load(conn)?;
-    if rows.is_empty() {
-        return Ok(SessionStanding::SessionGone);
+    Ok(SessionStanding::of_rows(rows))
+}
+
+/// Who asks, in which tenant: a signed-in user's session and the tenant of the path.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionCaller<'a> {
+    /// The session the credentials name.
+    pub session_id: &'a str,
+    /// The user the credentials name (the session must be theirs).
+    pub user_id: &'a str,
+    /// The tenant of the path.
+    pub tenant: &'a TenantId,
+}
+
+/// The rows of [`session_standing`]: the session (when live) joined to the caller's membership of
+/// the tenant, the tenant's policy and the member's roles, one row per role; `join` adds a
+/// left-joined table, so a handler's one-row read can ride on the same statement (see
+/// `projects::find_with_standing`).
+macro_rules! session_standing_rows {
+    ($caller:expr $(, join $join:expr)?) => {{
+        let caller: &$crate::memberships::SessionCaller<'_> = $caller;
+        $crate::schema::sessions::table
+            .left_join(
+                $crate::schema::memberships::table.on($crate::schema::memberships::user_id
+                    .eq($crate::schema::sessions::user_id)
+                    .and($crate::schema::memberships::tenant_id.eq(caller.tenant.as_str().to_owned()))),
+            )
+            .left_join(
+                $crate::schema::tenants::table
+                    .on($crate::schema::tenants::id.eq($crate::schema::memberships::tenant_id)),
+            )
+            .left_join(
+                $crate::schema::member_roles::table.on($crate::schema::member_roles::tenant_id
+                    .eq($crate::schema::memberships::tenant_id)
+                    .and($crate::schema::member_roles::user_id.eq($crate::schema::memberships::user_id))),
+            )
+            $(.left_join($join))?
+            .filter($crate::schema::sessions::id.eq(caller.session_id.to_owned()))
+            .filter($crate::schema::sessions::user_id.eq(caller.user_id.to_owned()))
+            .filter($crate::schema::sessions::revoked_at.is_null())
+    }};
+}
+pub(crate) use session_standing_rows;
+
+impl SessionStanding {
+    /// From rows of (tenant policy, role) of [`session_standing_rows`]: none means no live session;
+    /// no policy means no membership.
+    pub(crate) fn of_rows(rows: Vec<(Option<bool>, Option<String>)>) -> SessionStanding {
+        if rows.is_empty() {
+            return SessionStanding::SessionGone;
+        }
+        match fold_standing(rows.into_iter()) {
+            Some(standing) => SessionStanding::Member(standing),
+            None => SessionStanding::NotMember,
+        }
     }
-    Ok(match fold_standing(rows.into_iter()) {
-        Some(standing) => SessionStanding::Member(standing),
-        None => SessionStanding::NotMember,
-    })
 }
 
 /// Rows of (tenant policy, role) into a standing; no policy means no membership.

@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::projects;
+use crate::memberships::{session_standing_rows, SessionCaller, SessionStanding};
+use crate::schema::{member_roles, memberships, projects, tenants};
 use crate::{lock_writes, DbConn, DbError, TenantId};
 
 /// A stored project.
@@ -46,6 +47,40 @@ pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &str) -> Result<Project, D
         .filter(projects::tenant_id.eq(tenant.as_str()))
         .select(Project::as_select())
         .get_result(conn)?)
+}
+
+/// The caller's standing in the tenant and the tenant's project `id` (when it exists), in one
+/// statement: a tenant read by a signed-in member costs one round trip, not two. The standing is
+/// what [`crate::memberships::session_standing`] returns; the project is only for a caller whom that
+/// standing authorizes, which the caller of this function decides before looking at it.
+pub fn find_with_standing(
+    conn: &mut DbConn,
+    caller: &SessionCaller<'_>,
+    id: &str,
+) -> Result<(SessionStanding, Option<Project>), DbError> {
+    let rows: Vec<(Option<bool>, Option<String>, Option<Project>)> = session_standing_rows!(
+        caller,
+        join projects::table.on(projects::id
+            .eq(id.to_owned())
+            .and(projects::tenant_id.eq(memberships::tenant_id)))
+    )
+    .select((
+        tenants::require_mfa.nullable(),
+        member_roles::role_name.nullable(),
+        Option::<Project>::as_select(),
+    ))
+    .load(conn)?;
+    // One row per role, each with the same project.
+    let mut project = None;
+    let standing = SessionStanding::of_rows(
+        rows.into_iter()
+            .map(|(mfa, role, found)| {
+                project = project.take().or(found);
+                (mfa, role)
+            })
+            .collect(),
+    );
+    Ok((standing, project))
 }
 
 /// A page of the tenant's projects, newest first. `name_contains` must already be lower-cased.

@@ -10,7 +10,7 @@ use portcullis_auth::tokens::hash_token;
 use portcullis_auth::tokens::Claims;
 use portcullis_auth::{api_keys, bearer, Auth, Principal};
 use portcullis_db::api_keys as key_rows;
-use portcullis_db::memberships::SessionStanding;
+use portcullis_db::memberships::{SessionCaller, SessionStanding};
 use portcullis_db::{memberships, roles, tenants, write_transaction, DbConn, DbError, Pool, TenantId};
 use portcullis_web::{path_id, with_conn, ApiError};
 
@@ -156,6 +156,61 @@ impl TenantCall {
         .await
     }
 
+    /// Like [`read`](Self::read), for a one-row read that can ride on the standing statement: for a
+    /// signed-in member, `joined` reads the standing and the row `key` names in one statement (as
+    /// `projects::find_with_standing` does), and the row is returned only once that standing
+    /// authorizes the call, with the same answers in the same order as [`read`](Self::read) (no row
+    /// is 404). An API key, a tenant id that names no tenant or a `key` that is already an error
+    /// take the two-step way: authorize, then `alone`.
+    pub async fn read_joined<K, T>(
+        self,
+        pool: &Pool,
+        key: Result<K, ApiError>,
+        joined: impl FnOnce(&mut DbConn, &SessionCaller<'_>, &K) -> Result<(SessionStanding, Option<T>), DbError>
+            + Send
+            + 'static,
+        alone: impl FnOnce(&mut DbConn, &TenantAccess, &K) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError>
+    where
+        K: Send + 'static,
+        T: Send + 'static,
+    {
+        with_conn(pool, move |conn| {
+            let key = match key {
+                Ok(key) => key,
+                Err(refused) => {
+                    self.authorize(conn)?;
+                    return Err(refused);
+                }
+            };
+            let (principal, tenant) = match (self.credential, self.tenant) {
+                (Credential::Token(claims), Ok(tenant)) => (Principal::of_live_session(claims), tenant),
+                (Credential::Browser { sid, sub, amr }, Ok(tenant)) => (
+                    Principal {
+                        user_id: sub,
+                        session_id: sid,
+                        amr,
+                    },
+                    tenant,
+                ),
+                (credential, tenant) => {
+                    let call = TenantCall {
+                        credential,
+                        tenant,
+                        ..self
+                    };
+                    let access = call.authorize(conn)?;
+                    return alone(conn, &access, &key);
+                }
+            };
+            let (standing, row) = joined(conn, &principal.caller(&tenant), &key)?;
+            let access = access_of_standing(conn, tenant, principal, standing)?;
+            access.authorize(self.scope, self.acting_on.as_deref())?;
+            row.ok_or_else(ApiError::not_found)
+        })
+        .await
+    }
+
     /// Authorizes and runs `work` in one write transaction: the authority decision sees what the
     /// change sees, and the audit row the change writes commits with it.
     pub async fn write<T: Send + 'static>(
@@ -239,12 +294,24 @@ fn member_access(
         }
     };
     // The session check and the standing in one statement.
-    let standing =
-        match memberships::session_standing(conn, &principal.session_id, &principal.user_id, &tenant)? {
-            SessionStanding::SessionGone => return Err(Principal::session_ended()),
-            SessionStanding::NotMember => return Err(ApiError::not_found()),
-            SessionStanding::Member(standing) => standing,
-        };
+    let standing = memberships::session_standing(conn, &principal.caller(&tenant))?;
+    access_of_standing(conn, tenant, principal, standing)
+}
+
+/// What a signed-in caller may do in `tenant`, from what the standing statement found: 401 for a
+/// session that ended, 404 for a non-member (as for a tenant that does not exist), 403 when the
+/// tenant's MFA policy is not met.
+fn access_of_standing(
+    conn: &mut DbConn,
+    tenant: TenantId,
+    principal: Principal,
+    standing: SessionStanding,
+) -> Result<TenantAccess, ApiError> {
+    let standing = match standing {
+        SessionStanding::SessionGone => return Err(Principal::session_ended()),
+        SessionStanding::NotMember => return Err(ApiError::not_found()),
+        SessionStanding::Member(standing) => standing,
+    };
     // The tenant's policy, before any scope: a member without a second factor is told what to do
     // rather than which scope they lack.
     if standing.require_mfa && !principal.has_second_factor() {

@@ -214,3 +214,78 @@ async fn q_filters_by_name_case_insensitively_and_literally() {
         .await
         .expect_problem(422, "validation_failed");
 }
+
+/// A member's project read is one statement (the standing and the project together); it must answer
+/// like every other tenant route, in the same order: a dead session 401 whatever the path, a
+/// stranger 404 even for a project that exists, a member without `projects:read` 403, another
+/// tenant's project 404, the tenant's MFA policy before the scope; and an API key reads it too.
+#[actix_web::test]
+async fn a_project_read_answers_like_every_tenant_route() {
+    let app = spawn_app().await;
+    let (owner, tenant) = setup(&app).await;
+    let project = create(&owner, &tenant, "Apollo").await;
+    let path = tenant.path(&format!("/projects/{}", project.str_at("id")));
+
+    // Answer key from API.md: a custom role with `members:read` only lacks `projects:read`.
+    owner.create_role(&tenant, "auditor", &["members:read"]).await;
+    let auditor = owner
+        .new_member(&tenant, "auditor@example.com", &["auditor"])
+        .await;
+    let refused = auditor.get(&path).await.expect_problem(403, "forbidden");
+    assert_eq!(refused["required_scope"], "projects:read", "{refused}");
+    let viewer = owner.new_member(&tenant, "viewer@example.com", &["viewer"]).await;
+    let read = viewer.get(&path).await.expect(200);
+    assert_eq!(read["name"], "Apollo");
+
+    let stranger = app.user("stranger@example.com").await;
+    stranger.get(&path).await.expect_problem(404, "not_found");
+    let other_owner = app.user("other@example.com").await;
+    let elsewhere = other_owner.create_tenant("elsewhere").await;
+    // The other tenant's owner asks for this project through their own tenant: not there.
+    other_owner
+        .get(&elsewhere.path(&format!("/projects/{}", project.str_at("id"))))
+        .await
+        .expect_problem(404, "not_found");
+    // A member asks for a project id that is no UUID: 404 after the standing, like a missing one.
+    viewer
+        .get(&tenant.path("/projects/not-a-uuid"))
+        .await
+        .expect_problem(404, "not_found");
+    viewer
+        .get(&tenant.path(&format!("/projects/{}", uuid_like())))
+        .await
+        .expect_problem(404, "not_found");
+
+    let key = owner
+        .create_api_key(&tenant, &json!({"name": "reader", "scopes": ["projects:read"]}))
+        .await;
+    assert_eq!(key.get(&path).await.expect(200)["name"], "Apollo");
+
+    // The tenant's policy comes before the scope: the viewer signed in without a second factor.
+    // (Turning it on over the API needs an owner signed in with one; mfa.rs covers that.)
+    let changed = portcullis_tests::execute_sql(
+        &app,
+        &format!("UPDATE tenants SET require_mfa = TRUE WHERE id = '{}'", tenant.id),
+    );
+    assert_eq!(changed, 1);
+    viewer
+        .get(&path)
+        .await
+        .expect_problem(403, "mfa_required_by_tenant");
+    auditor
+        .get(&path)
+        .await
+        .expect_problem(403, "mfa_required_by_tenant");
+
+    // A dead session is 401 whatever the path says, a malformed project id included.
+    viewer.post("/api/v1/auth/logout", None).await.expect(204);
+    viewer.get(&path).await.expect_problem(401, "invalid_token");
+    viewer
+        .get(&tenant.path("/projects/not-a-uuid"))
+        .await
+        .expect_problem(401, "invalid_token");
+}
+
+fn uuid_like() -> &'static str {
+    "01900000-0000-7000-8000-000000000000"
+}

@@ -101,7 +101,8 @@ async fn insert(state: web::Data<State>, path: web::Path<String>) -> HttpRespons
             let _writing = portcullis_db::lock_writes(&mut conn)?;
             let now = portcullis_db::now();
             let id = uuid::Uuid::now_v7().to_string();
-            diesel::insert_into(projects::table)
+            // On the concrete connection, as Portcullis runs its per-request statements.
+            portcullis_db::on_backend!(&mut *conn, |c| diesel::insert_into(projects::table)
                 .values((
                     projects::id.eq(&id),
                     projects::tenant_id.eq(&tid),
@@ -112,7 +113,7 @@ async fn insert(state: web::Data<State>, path: web::Path<String>) -> HttpRespons
                     projects::updated_at.eq(now),
                     projects::version.eq(1i64),
                 ))
-                .execute(&mut conn)?;
+                .execute(c))?;
             Ok(json!({ "id": id }))
         })
         .await,
@@ -127,21 +128,24 @@ async fn read_update_insert(state: web::Data<State>, path: web::Path<String>) ->
             let mut conn = pool.get()?;
             portcullis_db::write_transaction(&mut conn, |conn| {
                 let now = portcullis_db::now();
-                let expires: chrono::NaiveDateTime = sessions::table
-                    .find(&sid)
-                    .select(sessions::expires_at)
-                    .first(conn)?;
-                diesel::update(sessions::table.find(&sid))
-                    .set(sessions::last_used_at.eq(now))
-                    .execute(conn)?;
-                diesel::insert_into(refresh_tokens::table)
-                    .values((
-                        refresh_tokens::token_hash.eq(uuid::Uuid::now_v7().to_string()),
-                        refresh_tokens::session_id.eq(&sid),
-                        refresh_tokens::created_at.eq(now),
-                        refresh_tokens::expires_at.eq(expires),
-                    ))
-                    .execute(conn)?;
+                // On the concrete connection, as Portcullis runs its per-request statements.
+                portcullis_db::on_backend!(conn, |c| {
+                    let expires: chrono::NaiveDateTime = sessions::table
+                        .find(&sid)
+                        .select(sessions::expires_at)
+                        .get_result(c)?;
+                    diesel::update(sessions::table.find(&sid))
+                        .set(sessions::last_used_at.eq(now))
+                        .execute(c)?;
+                    diesel::insert_into(refresh_tokens::table)
+                        .values((
+                            refresh_tokens::token_hash.eq(uuid::Uuid::now_v7().to_string()),
+                            refresh_tokens::session_id.eq(&sid),
+                            refresh_tokens::created_at.eq(now),
+                            refresh_tokens::expires_at.eq(expires),
+                        ))
+                        .execute(c)?;
+                });
                 Ok::<_, portcullis_db::DbError>(json!({"ok": true}))
             })
         })

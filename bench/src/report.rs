@@ -225,7 +225,7 @@ pub fn write(
     );
     let _ = writeln!(
         md,
-        "## Reproduce\n\n```sh\nbench/run                      # SQLite\nDATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/run   # SQLite and PostgreSQL\nbench/run --quick              # the CI variant\n```\n"
+        "## Reproduce\n\n```sh\nbench/run                      # SQLite\nDATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/run   # SQLite and PostgreSQL\nbench/run --quick              # the CI variant\nbench/run --only S2,S5 --backend postgres   # a few ratios, printed, no report (while iterating)\n```\n"
     );
     std::fs::write(out.join("benchmarks.md"), md).map_err(|e| e.to_string())?;
     chart(&out.join("benchmarks.svg"), results).map_err(|e| e.to_string())

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::conn::on_backend;
 use crate::schema::audit_events;
 use crate::{lock_writes, DbConn, DbError, TenantId};
 
@@ -37,9 +38,9 @@ pub struct AuditEvent {
 /// Records an event.
 pub fn insert(conn: &mut DbConn, event: &AuditEvent) -> Result<(), DbError> {
     let _writing = lock_writes(conn)?;
-    diesel::insert_into(audit_events::table)
+    on_backend!(conn, |c| diesel::insert_into(audit_events::table)
         .values(event)
-        .execute(conn)?;
+        .execute(c)?);
     Ok(())
 }
 

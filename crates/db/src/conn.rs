@@ -16,6 +16,22 @@ pub enum DbConn {
     Sqlite(SqliteConnection),
 }
 
+/// Runs `$body` with `$c` bound to the concrete connection inside a [`DbConn`], for the queries every
+/// request makes. Through the multi-backend connection diesel writes a query's SQL out again on
+/// every execution to find its prepared statement (a profile of the project read on SQLite had a
+/// quarter of the server's time there); on the concrete connection a query whose type fixes its
+/// SQL finds its statement by type, without writing the SQL. The body is compiled once per backend.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::DbConn::Postgres($c) => $body,
+            $crate::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use crate::on_backend;
+
 /// The backend a URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

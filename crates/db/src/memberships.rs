@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::conn::on_backend;
 use crate::schema::{member_roles, memberships, tenants, users};
 use crate::{lock_writes, DbConn, DbError, TenantId};
 
@@ -90,12 +91,14 @@ pub enum SessionStanding {
 /// role): a revoked session is seen on the very next request, as by
 /// [`crate::sessions::is_active`], without a round trip of its own.
 pub fn session_standing(conn: &mut DbConn, caller: &SessionCaller<'_>) -> Result<SessionStanding, DbError> {
-    let rows: Vec<(Option<bool>, Option<String>)> = session_standing_rows!(caller)
-        .select((
-            tenants::require_mfa.nullable(),
-            member_roles::role_name.nullable(),
-        ))
-        .load(conn)?;
+    let rows: Vec<(Option<bool>, Option<String>)> = on_backend!(conn, |c| {
+        session_standing_rows!(caller)
+            .select((
+                tenants::require_mfa.nullable(),
+                member_roles::role_name.nullable(),
+            ))
+            .load(c)?
+    });
     Ok(SessionStanding::of_rows(rows))
 }
 

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::conn::on_backend;
 use crate::memberships::{session_standing_rows, SessionCaller, SessionStanding};
 use crate::schema::{member_roles, memberships, projects, tenants};
 use crate::{lock_writes, DbConn, DbError, TenantId};
@@ -34,19 +35,19 @@ pub struct Project {
 /// Stores a project.
 pub fn insert(conn: &mut DbConn, project: &Project) -> Result<(), DbError> {
     let _writing = lock_writes(conn)?;
-    diesel::insert_into(projects::table)
+    on_backend!(conn, |c| diesel::insert_into(projects::table)
         .values(project)
-        .execute(conn)?;
+        .execute(c)?);
     Ok(())
 }
 
 /// One project of the tenant.
 pub fn find(conn: &mut DbConn, tenant: &TenantId, id: &str) -> Result<Project, DbError> {
-    Ok(projects::table
+    Ok(on_backend!(conn, |c| projects::table
         .find(id)
         .filter(projects::tenant_id.eq(tenant.as_str()))
         .select(Project::as_select())
-        .get_result(conn)?)
+        .get_result(c)?))
 }
 
 /// The caller's standing in the tenant and the tenant's project `id` (when it exists), in one
@@ -58,18 +59,20 @@ pub fn find_with_standing(
     caller: &SessionCaller<'_>,
     id: &str,
 ) -> Result<(SessionStanding, Option<Project>), DbError> {
-    let rows: Vec<(Option<bool>, Option<String>, Option<Project>)> = session_standing_rows!(
-        caller,
-        join projects::table.on(projects::id
-            .eq(id.to_owned())
-            .and(projects::tenant_id.eq(memberships::tenant_id)))
-    )
-    .select((
-        tenants::require_mfa.nullable(),
-        member_roles::role_name.nullable(),
-        Option::<Project>::as_select(),
-    ))
-    .load(conn)?;
+    let rows: Vec<(Option<bool>, Option<String>, Option<Project>)> = on_backend!(conn, |c| {
+        session_standing_rows!(
+            caller,
+            join projects::table.on(projects::id
+                .eq(id.to_owned())
+                .and(projects::tenant_id.eq(memberships::tenant_id)))
+        )
+        .select((
+            tenants::require_mfa.nullable(),
+            member_roles::role_name.nullable(),
+            Option::<Project>::as_select(),
+        ))
+        .load(c)?
+    });
     // One row per role, each with the same project.
     let mut project = None;
     let standing = SessionStanding::of_rows(

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::conn::on_backend;
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::sessions::Session;
 use crate::users::User;
@@ -29,9 +30,9 @@ pub struct RefreshToken {
 /// Stores a new token.
 pub fn insert(conn: &mut DbConn, token: &RefreshToken) -> Result<(), DbError> {
     let _writing = lock_writes(conn)?;
-    diesel::insert_into(refresh_tokens::table)
+    on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
         .values(token)
-        .execute(conn)?;
+        .execute(c)?);
     Ok(())
 }
 
@@ -49,12 +50,12 @@ pub fn find_with_session(
     conn: &mut DbConn,
     token_hash: &str,
 ) -> Result<Option<(RefreshToken, Session, User)>, DbError> {
-    Ok(refresh_tokens::table
+    Ok(on_backend!(conn, |c| refresh_tokens::table
         .inner_join(sessions::table.inner_join(users::table))
         .filter(refresh_tokens::token_hash.eq(token_hash))
         .select((RefreshToken::as_select(), Session::as_select(), User::as_select()))
-        .get_result(conn)
-        .optional()?)
+        .get_result(c)
+        .optional()?))
 }
 
 /// Marks an unspent token spent; false when another request spent it first (the conditional UPDATE
@@ -66,7 +67,7 @@ pub fn spend(
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let _writing = lock_writes(conn)?;
-    let changed = diesel::update(
+    let changed = on_backend!(conn, |c| diesel::update(
         refresh_tokens::table
             .find(token_hash)
             .filter(refresh_tokens::spent_at.is_null()),
@@ -75,6 +76,6 @@ pub fn spend(
         refresh_tokens::spent_at.eq(now),
         refresh_tokens::successor_hash.eq(successor_hash),
     ))
-    .execute(conn)?;
+    .execute(c)?);
     Ok(changed == 1)
 }

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::conn::on_backend;
 use crate::schema::sessions;
 use crate::{lock_writes, DbConn, DbError};
 
@@ -91,12 +92,12 @@ pub fn touch(
     expires_at: NaiveDateTime,
 ) -> Result<(), DbError> {
     let _writing = lock_writes(conn)?;
-    diesel::update(sessions::table.find(id))
+    on_backend!(conn, |c| diesel::update(sessions::table.find(id))
         .set((
             sessions::last_used_at.eq(now),
             sessions::expires_at.eq(expires_at),
         ))
-        .execute(conn)?;
+        .execute(c)?);
     Ok(())
 }
 

@@ -102,10 +102,16 @@ impl DatabaseUrl {
                 create_parent_dir(path)?;
                 create_private_file(path)?;
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-                // No checkpoint inside a commit: a thread runs them beside the writers (`checkpoint`).
+                // For a file, no checkpoint after a commit: a thread runs them beside the writers
+                // (`checkpoint`); a log started over is cut back to 16 MiB on disk.
+                let checkpoints = if is_plain_file(path) {
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 16777216;"
+                } else {
+                    ""
+                };
                 conn.batch_execute(&format!(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; \
-                     PRAGMA wal_autocheckpoint = 0;",
+                     {checkpoints}",
                     options.sqlite_busy_timeout.as_millis()
                 ))
                 .map_err(DbError::from)?;
@@ -142,14 +148,20 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
+/// Whether a SQLite path names a file (not `:memory:`, not a `file:` URI, which are SQLite's to
+/// interpret).
+pub(crate) fn is_plain_file(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    !(name.is_empty() || name == ":memory:" || name.starts_with("file:"))
+}
+
 /// Creates a missing database file empty and readable by the server's user only (0600 on Unix)
 /// before SQLite opens it. SQLite would create it with the process umask (often 0644: readable by
 /// every local user) and gives its `-wal` and `-shm` files the database file's mode, so this one
 /// creation decides for all three. SQLite takes an empty file as an empty database. An existing file
 /// keeps its mode; `:memory:` and `file:` URIs are SQLite's to interpret.
 fn create_private_file(path: &Path) -> Result<(), DbError> {
-    let name = path.to_string_lossy();
-    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+    if !is_plain_file(path) {
         return Ok(());
     }
     let mut options = std::fs::OpenOptions::new();

@@ -140,40 +140,77 @@ impl<E> From<diesel::result::Error> for Abort<E> {
     }
 }
 
-/// The writer lock of one database file: `true` while a connection of this process writes. A mutex
-/// and a condition variable rather than a bare `Mutex<()>`, so a writer can give up after a deadline
-/// (a bare mutex waits for ever) and is woken as soon as the lock is free.
+/// The writer lock of one database file. A mutex and a condition variable rather than a bare
+/// `Mutex<()>`, so a writer can give up after a deadline (a bare mutex waits for ever) and is woken as
+/// soon as the lock is free. The checkpoint thread asks for it with [`Gate::acquire_first`]: it goes
+/// before the writers waiting at that moment, which would otherwise keep taking it back from it
+/// under steady writes.
 #[derive(Default)]
-struct Gate {
-    taken: Mutex<bool>,
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
     freed: Condvar,
 }
 
+#[derive(Default)]
+struct GateState {
+    /// A connection of this process writes.
+    taken: bool,
+    /// The checkpoint thread waits for the gate: writers let it go first.
+    first_waiting: bool,
+}
+
 impl Gate {
-    fn acquire(&self, wait: Duration) -> Result<(), DbError> {
+    /// Takes the gate, waiting at most `wait` for the writer holding it.
+    pub(crate) fn acquire(&self, wait: Duration) -> Result<(), DbError> {
+        self.acquire_as(wait, false)
+    }
+
+    /// Takes the gate before the writers waiting for it (see `checkpoint`).
+    pub(crate) fn acquire_first(&self, wait: Duration) -> Result<(), DbError> {
+        self.acquire_as(wait, true)
+    }
+
+    fn acquire_as(&self, wait: Duration, first: bool) -> Result<(), DbError> {
         let deadline = Instant::now() + wait;
-        // Nothing can panic while the mutex is held, so a poisoned one still holds a valid flag.
-        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        while *taken {
+        // Nothing can panic while the mutex is held, so a poisoned one still holds a valid state.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if first {
+            state.first_waiting = true;
+        }
+        while state.taken || (!first && state.first_waiting) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                if first {
+                    // The writers held back for it may go.
+                    state.first_waiting = false;
+                    self.freed.notify_all();
+                }
                 return Err(DbError::Unavailable(format!(
                     "database is locked: no write slot within {wait:?}"
                 )));
             }
-            taken = self
+            state = self
                 .freed
-                .wait_timeout(taken, left)
+                .wait_timeout(state, left)
                 .map(|(guard, _)| guard)
                 .unwrap_or_else(|poisoned| poisoned.into_inner().0);
         }
-        *taken = true;
+        state.taken = true;
+        if first {
+            state.first_waiting = false;
+        }
         Ok(())
     }
 
-    fn release(&self) {
-        *self.taken.lock().unwrap_or_else(PoisonError::into_inner) = false;
-        self.freed.notify_one();
+    pub(crate) fn release(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.taken = false;
+        if state.first_waiting {
+            // One of the woken is the checkpoint thread; the writers among them wait again.
+            self.freed.notify_all();
+        } else {
+            self.freed.notify_one();
+        }
     }
 }
 
@@ -237,7 +274,9 @@ fn gate_of(path: &Path) -> Arc<Gate> {
     gates.insert(key.clone(), Arc::downgrade(&gate));
     // The file's first connection in this process: its checkpoints run beside the writers from now
     // on (see `checkpoint`), for as long as the gate lives.
-    crate::checkpoint::spawn(key, Arc::downgrade(&gate));
+    if crate::conn::is_plain_file(path) {
+        crate::checkpoint::spawn(key, Arc::downgrade(&gate));
+    }
     gate
 }
 

@@ -37,16 +37,26 @@ pub fn main(args: &[String]) -> Result<()> {
         }
         plan.only = Some(mask);
     }
-    // `--backend sqlite` or `--backend postgres` measures one (with --only, for iterating).
+    // `--backend sqlite` or `--backend postgres` measures one; only with --only, since the report
+    // always comes from a full run.
     let backend = flag(args, "--backend");
+    match backend.as_deref() {
+        None => {}
+        Some("sqlite" | "postgres") if plan.only.is_some() => {}
+        Some("sqlite" | "postgres") => return Err("--backend goes with --only".into()),
+        Some(other) => return Err(format!("--backend takes sqlite or postgres, not `{other}`")),
+    }
+    let postgres = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"));
+    if backend.as_deref() == Some("postgres") && postgres.is_none() {
+        return Err("--backend postgres needs DATABASE_URL naming a PostgreSQL server".into());
+    }
     let mut results = Vec::new();
     if backend.as_deref() != Some("postgres") {
         results.extend(run_backend("SQLite", None, &portcullis, plan)?);
     }
-    match std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-    {
+    match postgres {
         Some(_) if backend.as_deref() == Some("sqlite") => {}
         Some(admin) => results.extend(run_backend("PostgreSQL", Some(&admin), &portcullis, plan)?),
         None => eprintln!("DATABASE_URL does not name a PostgreSQL server: measuring SQLite only"),

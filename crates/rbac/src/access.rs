@@ -160,7 +160,7 @@ impl TenantCall {
     /// signed-in member, `joined` reads the standing and the row `key` names in one statement (as
     /// `projects::find_with_standing` does), and the row is returned only once that standing
     /// authorizes the call, with the same answers in the same order as [`read`](Self::read) (no row
-    /// is 404). An API key, a tenant id that names no tenant or a `key` that is already an error
+    /// is 404). An API key, a tenant id that is no UUID or a `key` that is already an error
     /// take the two-step way: authorize, then `alone`.
     pub async fn read_joined<K, T>(
         self,

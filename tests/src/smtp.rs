@@ -45,6 +45,8 @@ impl ReceivedMail {
 pub struct SmtpSink {
     port: u16,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    /// Connections accepted so far (a sender that connected has started on a message).
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// How long the sink takes to accept a message after its data (a slow server).
     delay: Duration,
@@ -67,6 +69,7 @@ impl SmtpSink {
         SmtpSink {
             port,
             received: Arc::new(Mutex::new(Vec::new())),
+            connections: Arc::default(),
             task: None,
             delay: Duration::ZERO,
         }
@@ -87,8 +90,10 @@ impl SmtpSink {
             .await
             .expect("the sink's port is free again");
         let (received, delay) = (self.received.clone(), self.delay);
+        let connections = self.connections.clone();
         self.task = Some(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::spawn(serve(stream, received.clone(), delay));
             }
         }));
@@ -104,6 +109,11 @@ impl SmtpSink {
     /// `SMTP_URL` for the server under test (no TLS: loopback).
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// How many connections the sink accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every message received so far.

@@ -808,8 +808,13 @@ async fn a_stopping_server_finishes_the_mail_in_flight_and_gives_back_the_rest_o
     let sink = SmtpSink::slow(Duration::from_millis(1500)).await;
     let app = app_with_mail(&sink, |_| {}).await;
     insert_due_mails(&app, 3, "s", 1);
-    // The worker claims all three in one batch and starts on the first; stop the server meanwhile.
-    let claimed = || count_rows(&app, "mail_outbox", "leased_by IS NOT NULL AND sent_at IS NULL") == 3;
+    // The worker claims all three in one batch and starts on the first (it has connected to the
+    // mail server); stop the server meanwhile. Stopped before that, it would rightly give back all
+    // three, which a loaded machine made this test see now and then.
+    let claimed = || {
+        count_rows(&app, "mail_outbox", "leased_by IS NOT NULL AND sent_at IS NULL") == 3
+            && sink.connections() >= 1
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !claimed() {
         assert!(std::time::Instant::now() < deadline, "the batch was not claimed");

@@ -182,14 +182,14 @@ pub fn create_project(
         updated_at: now,
         version: 1,
     };
-    project_rows::insert(conn, &project)?;
     let change = Change {
         action: "project.created",
         target_type: "project",
         target_id: &project.id,
         details: json!({"name": project.name}),
     };
-    audit::record(conn, &access.tenant, &Actor::from(access), client, change)?;
+    let event = audit::event(&access.tenant, &Actor::from(access), client, change);
+    project_rows::insert_audited(conn, &project, &event)?;
     Ok(project)
 }
 
@@ -201,7 +201,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let project = call
-        .write(&pool, move |conn, access| {
+        .write_atomic(&pool, move |conn, access| {
             create_project(conn, access, &client, &body)
         })
         .await?;

@@ -13,6 +13,7 @@ mod checkpoint;
 mod conn;
 pub mod email_tokens;
 mod error;
+mod fixed;
 pub mod identities;
 mod ids;
 pub mod invitations;

@@ -3,10 +3,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+
+use crate::audit::{self, AuditEvent};
 use crate::conn::on_backend;
+use crate::fixed::fixed_statement;
 use crate::memberships::{session_standing_rows, SessionCaller, SessionStanding};
 use crate::schema::{member_roles, memberships, projects, tenants};
-use crate::{lock_writes, DbConn, DbError, TenantId};
+use crate::{lock_writes, write_transaction, DbConn, DbError, TenantId};
 
 /// A stored project.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -39,6 +43,52 @@ pub fn insert(conn: &mut DbConn, project: &Project) -> Result<(), DbError> {
         .values(project)
         .execute(c)?);
     Ok(())
+}
+
+/// Stores a project and its audit event, both or neither. On PostgreSQL one statement (the project
+/// insert as a data-modifying `WITH`), so neither a transaction nor a second round trip; on SQLite,
+/// which has no data-modifying `WITH`, a write transaction of its own. Call it outside a transaction:
+/// inside one it adds a savepoint on SQLite.
+pub fn insert_audited(conn: &mut DbConn, project: &Project, event: &AuditEvent) -> Result<(), DbError> {
+    if let DbConn::Postgres(pg) = conn {
+        InsertAudited { project, event }.execute(pg)?;
+        return Ok(());
+    }
+    write_transaction(conn, |conn| {
+        insert(conn, project)?;
+        audit::insert(conn, event)
+    })
+}
+
+fixed_statement! {
+    /// [`insert_audited`] on PostgreSQL.
+    struct InsertAudited<'a> { project: &'a Project, event: &'a AuditEvent }
+    backends: [diesel::pg::Pg]
+    sql: [
+        "WITH project AS (INSERT INTO projects (id, tenant_id, name, name_lower, description, created_by, \
+         created_at, updated_at, version) VALUES (" (project.id: Text),
+        ", " (project.tenant_id: Text),
+        ", " (project.name: Text),
+        ", " (project.name_lower: Text),
+        ", " (project.description: Nullable<Text>),
+        ", " (project.created_by: Text),
+        ", " (project.created_at: Timestamp),
+        ", " (project.updated_at: Timestamp),
+        ", " (project.version: BigInt),
+        ")) INSERT INTO audit_events (id, tenant_id, action, actor_type, actor_id, target_type, \
+         target_id, ip, user_agent, details, created_at) VALUES (" (event.id: Text),
+        ", " (event.tenant_id: Text),
+        ", " (event.action: Text),
+        ", " (event.actor_type: Text),
+        ", " (event.actor_id: Text),
+        ", " (event.target_type: Text),
+        ", " (event.target_id: Text),
+        ", " (event.ip: Nullable<Text>),
+        ", " (event.user_agent: Nullable<Text>),
+        ", " (event.details: Text),
+        ", " (event.created_at: Timestamp),
+        ")",
+    ]
 }
 
 /// One project of the tenant.

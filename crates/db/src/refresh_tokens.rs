@@ -2,8 +2,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 
 use crate::conn::on_backend;
+use crate::fixed::fixed_statement;
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::sessions::Session;
 use crate::users::User;
@@ -67,15 +69,22 @@ pub fn spend(
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let _writing = lock_writes(conn)?;
-    let changed = on_backend!(conn, |c| diesel::update(
-        refresh_tokens::table
-            .find(token_hash)
-            .filter(refresh_tokens::spent_at.is_null()),
-    )
-    .set((
-        refresh_tokens::spent_at.eq(now),
-        refresh_tokens::successor_hash.eq(successor_hash),
-    ))
-    .execute(c)?);
+    let spend = Spend {
+        token_hash,
+        successor_hash,
+        now,
+    };
+    let changed = on_backend!(conn, |c| spend.execute(c)?);
     Ok(changed == 1)
+}
+
+fixed_statement! {
+    /// [`spend`]'s update, kept prepared: every refresh makes it.
+    struct Spend<'a> { token_hash: &'a str, successor_hash: &'a str, now: NaiveDateTime }
+    sql: [
+        "UPDATE refresh_tokens SET spent_at = " (now: Timestamp),
+        ", successor_hash = " (successor_hash: Text),
+        " WHERE token_hash = " (token_hash: Text),
+        " AND spent_at IS NULL",
+    ]
 }

@@ -2,8 +2,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
 
 use crate::conn::on_backend;
+use crate::fixed::fixed_statement;
 use crate::schema::sessions;
 use crate::{lock_writes, DbConn, DbError};
 
@@ -92,13 +94,19 @@ pub fn touch(
     expires_at: NaiveDateTime,
 ) -> Result<(), DbError> {
     let _writing = lock_writes(conn)?;
-    on_backend!(conn, |c| diesel::update(sessions::table.find(id))
-        .set((
-            sessions::last_used_at.eq(now),
-            sessions::expires_at.eq(expires_at),
-        ))
-        .execute(c)?);
+    let touch = Touch { id, now, expires_at };
+    on_backend!(conn, |c| touch.execute(c)?);
     Ok(())
+}
+
+fixed_statement! {
+    /// [`touch`]'s update, kept prepared: every refresh makes it.
+    struct Touch<'a> { id: &'a str, now: NaiveDateTime, expires_at: NaiveDateTime }
+    sql: [
+        "UPDATE sessions SET last_used_at = " (now: Timestamp),
+        ", expires_at = " (expires_at: Timestamp),
+        " WHERE id = " (id: Text),
+    ]
 }
 
 /// Revokes one of the user's sessions; false when it is not theirs or already revoked.

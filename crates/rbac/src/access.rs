@@ -227,6 +227,23 @@ impl TenantCall {
         .await
     }
 
+    /// Like [`write`](Self::write), for work whose writes are one atomic call of its own (one
+    /// statement, or a write transaction the call opens itself, such as
+    /// `projects::insert_audited` storing a row and its audit event): the standing is read just
+    /// before, on the same connection, with no transaction around both. That saves PostgreSQL the
+    /// `BEGIN` and `COMMIT` round trips, and SQLite holding its writer lock for the read. The
+    /// decision is as current as inside a transaction on PostgreSQL, where a read under READ
+    /// COMMITTED locks nothing, so a role removed between the read and the write could be removed
+    /// there too; only for changes whose rules depend on authority no concurrent change may alter
+    /// (memberships, roles) does that matter, and those use [`write_locked`](Self::write_locked).
+    pub async fn write_atomic<T: Send + 'static>(
+        self,
+        pool: &Pool,
+        work: impl FnOnce(&mut DbConn, &TenantAccess) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.read(pool, work).await
+    }
+
     /// Like [`write`](Self::write), but the tenant's row is locked before the caller's standing is
     /// read: for changes to memberships and roles, whose rules (no escalation, the last owner) must
     /// be decided on authority that no concurrent change can alter before the commit.

@@ -52,22 +52,25 @@ pub fn record(
     client: &ClientInfo,
     change: Change<'_>,
 ) -> Result<(), DbError> {
-    audit::insert(
-        conn,
-        &AuditEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.as_str().to_owned(),
-            action: change.action.to_owned(),
-            actor_type: actor.kind.to_owned(),
-            actor_id: actor.id.clone(),
-            target_type: change.target_type.to_owned(),
-            target_id: change.target_id.to_owned(),
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            details: change.details.to_string(),
-            created_at: portcullis_db::now(),
-        },
-    )
+    audit::insert(conn, &event(tenant, actor, client, change))
+}
+
+/// The audit row of one change, for a write that stores it together with the change itself (such
+/// as `projects::insert_audited`).
+pub fn event(tenant: &TenantId, actor: &Actor, client: &ClientInfo, change: Change<'_>) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.as_str().to_owned(),
+        action: change.action.to_owned(),
+        actor_type: actor.kind.to_owned(),
+        actor_id: actor.id.clone(),
+        target_type: change.target_type.to_owned(),
+        target_id: change.target_id.to_owned(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        details: change.details.to_string(),
+        created_at: portcullis_db::now(),
+    }
 }
 
 /// Removes (deletes or revokes) one resource of the tenant and records `action` in the same

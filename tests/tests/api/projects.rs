@@ -3,6 +3,9 @@
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
+use portcullis_db::audit::AuditEvent;
+use portcullis_db::projects::{self as project_rows, Project};
+use portcullis_db::{DatabaseUrl, DbError, PoolOptions, TenantId};
 use portcullis_tests::{spawn_app, JsonExt, RequestHelper, Response, Tenant, TestApp, User};
 use serde_json::{json, Value};
 
@@ -80,6 +83,107 @@ async fn a_project_is_created_read_updated_and_deleted() {
         .header("If-Match", "\"5\"")
         .await
         .expect_problem(404, "not_found");
+}
+
+/// The create stores the project and its audit event together (as one statement on PostgreSQL): a
+/// read returns what was sent, the `q` filter finds it by its lower-cased name, and the event names
+/// the project, the caller (the user, or the API key acting) and the client, as API.md lists them.
+#[actix_web::test]
+async fn a_created_project_and_its_audit_event_are_stored_as_sent() {
+    let app = spawn_app().await;
+    let (owner, tenant) = setup(&app).await;
+    let created = owner
+        .post(
+            &tenant.path("/projects"),
+            &json!({"name": "Apollo", "description": "to the moon"}),
+        )
+        .header("user-agent", "mission-control/1.0")
+        .await
+        .expect(201);
+    let id = created.str_at("id");
+    let fetched = owner
+        .get(&tenant.path(&format!("/projects/{id}")))
+        .await
+        .expect(200);
+    assert_eq!(fetched, created);
+    assert_eq!(fetched["description"], "to the moon");
+    let found = owner.get(&tenant.path("/projects?q=APOL")).await.expect(200);
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(found["items"][0]["id"], id);
+
+    let key = owner
+        .create_api_key(&tenant, &json!({"name": "ci", "scopes": ["projects:write"]}))
+        .await;
+    let by_key = key
+        .post(&tenant.path("/projects"), &json!({"name": "Gemini"}))
+        .header("user-agent", "ci-runner")
+        .await
+        .expect(201);
+    assert_eq!(by_key["created_by"], owner.id());
+
+    let events = owner
+        .get(&tenant.path("/audit-events?action=project.created"))
+        .await
+        .expect(200);
+    let items = events["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    let (newest, first) = (&items[0], &items[1]);
+    assert_eq!(first["actor"], json!({"type": "user", "id": owner.id()}));
+    assert_eq!(first["target"], json!({"type": "project", "id": id}));
+    assert_eq!(first["details"], json!({"name": "Apollo"}));
+    assert_eq!(first["user_agent"], "mission-control/1.0");
+    assert_eq!(first["ip"], "127.0.0.1");
+    assert_eq!(newest["actor"], json!({"type": "api_key", "id": key.id()}));
+    assert_eq!(
+        newest["target"],
+        json!({"type": "project", "id": by_key.str_at("id")})
+    );
+    assert_eq!(newest["details"], json!({"name": "Gemini"}));
+    assert_eq!(newest["user_agent"], "ci-runner");
+}
+
+/// Both rows or neither: when the audit event cannot be stored (here its id is taken), the project
+/// is not stored either.
+#[actix_web::test]
+async fn a_project_whose_audit_event_fails_is_not_stored() {
+    let app = spawn_app().await;
+    let (owner, tenant) = setup(&app).await;
+    let url = DatabaseUrl::parse(app.db.url()).unwrap();
+    let mut conn = portcullis_db::connect(&url, &PoolOptions::default()).unwrap();
+    let now = portcullis_db::now();
+    let tenant = TenantId::new(tenant.id.clone());
+    let project = |name: &str| Project {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.as_str().to_owned(),
+        name: name.to_owned(),
+        name_lower: name.to_lowercase(),
+        description: None,
+        created_by: owner.id().to_owned(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let event = AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.as_str().to_owned(),
+        action: "project.created".to_owned(),
+        actor_type: "user".to_owned(),
+        actor_id: owner.id().to_owned(),
+        target_type: "project".to_owned(),
+        target_id: "any".to_owned(),
+        ip: None,
+        user_agent: None,
+        details: "{}".to_owned(),
+        created_at: now,
+    };
+    let (first, second) = (project("first"), project("second"));
+    project_rows::insert_audited(&mut conn, &first, &event).unwrap();
+    project_rows::insert_audited(&mut conn, &second, &event).expect_err("the event id is taken");
+    assert!(project_rows::find(&mut conn, &tenant, &first.id).is_ok());
+    assert!(matches!(
+        project_rows::find(&mut conn, &tenant, &second.id),
+        Err(DbError::NotFound)
+    ));
 }
 
 #[actix_web::test]

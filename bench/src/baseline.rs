@@ -96,24 +96,34 @@ async fn insert(state: web::Data<State>, path: web::Path<String>) -> HttpRespons
     answer(
         web::block(move || {
             let mut conn = pool.get()?;
-            // The same in-process writer queue Portcullis's writes take on SQLite (a no-op on
-            // PostgreSQL), so the baseline does not sleep in SQLite's busy handler either.
-            let _writing = portcullis_db::lock_writes(&mut conn)?;
             let now = portcullis_db::now();
             let id = uuid::Uuid::now_v7().to_string();
-            // On the concrete connection, as Portcullis runs its per-request statements.
-            portcullis_db::on_backend!(&mut *conn, |c| diesel::insert_into(projects::table)
-                .values((
-                    projects::id.eq(&id),
-                    projects::tenant_id.eq(&tid),
-                    projects::name.eq("bare"),
-                    projects::name_lower.eq("bare"),
-                    projects::created_by.eq("bench"),
-                    projects::created_at.eq(now),
-                    projects::updated_at.eq(now),
-                    projects::version.eq(1i64),
-                ))
-                .execute(c))?;
+            let insert = |conn: &mut portcullis_db::DbConn| {
+                // On the concrete connection, as Portcullis runs its per-request statements.
+                portcullis_db::on_backend!(conn, |c| diesel::insert_into(projects::table)
+                    .values((
+                        projects::id.eq(&id),
+                        projects::tenant_id.eq(&tid),
+                        projects::name.eq("bare"),
+                        projects::name_lower.eq("bare"),
+                        projects::created_by.eq("bench"),
+                        projects::created_at.eq(now),
+                        projects::updated_at.eq(now),
+                        projects::version.eq(1i64),
+                    ))
+                    .execute(c))
+                .map_err(portcullis_db::DbError::from)
+            };
+            if let portcullis_db::DbConn::Postgres(_) = &*conn {
+                // One autocommit statement: the least a PostgreSQL insert takes.
+                insert(&mut conn)?;
+            } else {
+                // SQLite: through the same in-process writer queue and writer connection as
+                // Portcullis's writes (see `portcullis_db::write_transaction`), so the baseline does
+                // not sleep in SQLite's busy handler nor read its pages again after another
+                // connection wrote.
+                portcullis_db::write_transaction(&mut conn, insert)?;
+            }
             Ok(json!({ "id": id }))
         })
         .await,

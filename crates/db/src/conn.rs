@@ -98,6 +98,24 @@ impl DatabaseUrl {
         match self.backend {
             Backend::Postgres => Ok(DbConn::Postgres(PgConnection::establish(&self.url)?)),
             Backend::Sqlite => {
+                let mut conn = self.open_sqlite(options)?;
+                let path = self.sqlite_path().unwrap_or(Path::new(""));
+                let writer = is_plain_file(path).then(|| (self.clone(), options.clone()));
+                conn.set_instrumentation(WriterSlot::for_file(path, options.checkout_timeout, writer));
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    /// Opens a SQLite connection with the per-connection pragmas, and no handle on the writer lock
+    /// (what [`establish`](Self::establish) adds, and what the writer connection of `tx` must not
+    /// have: it belongs to the lock).
+    pub(crate) fn open_sqlite(&self, options: &PoolOptions) -> Result<SqliteConnection, DbError> {
+        match self.backend {
+            Backend::Postgres => Err(DbError::UnsupportedUrl(
+                "a PostgreSQL URL where SQLite is meant".into(),
+            )),
+            Backend::Sqlite => {
                 let path = self.sqlite_path().unwrap_or(Path::new(""));
                 create_parent_dir(path)?;
                 create_private_file(path)?;
@@ -115,8 +133,7 @@ impl DatabaseUrl {
                     options.sqlite_busy_timeout.as_millis()
                 ))
                 .map_err(DbError::from)?;
-                conn.set_instrumentation(WriterSlot::for_file(path, options.checkout_timeout));
-                Ok(DbConn::Sqlite(conn))
+                Ok(conn)
             }
         }
     }

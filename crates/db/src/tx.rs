@@ -10,7 +10,11 @@
 //! - The lock is process-wide per database file: every SQLite connection opened on a file (pool or
 //!   [`crate::connect`]) carries a handle on the same lock, so two pools on one file share it too.
 //! - [`write_transaction`] takes it before `BEGIN IMMEDIATE` and holds it until after the commit or
-//!   rollback.
+//!   rollback. For a database file, the transaction runs on the file's one writer connection (owned
+//!   by the lock, opened by the first write), not on the caller's pooled connection: SQLite drops a
+//!   connection's page cache whenever another connection wrote, so writes spread over the pool
+//!   read every page they touch again; the writer connection's cache stays valid from one write
+//!   to the next (see `Gate::write`). The caller's connection is for its reads.
 //! - A write outside a transaction (a single `UPDATE`, such as marking an API key used) still takes
 //!   SQLite's write lock for the length of the statement, so it would wait in the busy handler just
 //!   the same (and make a transaction wait behind it): every function of this crate that writes
@@ -48,7 +52,8 @@ use crate::{DbConn, DbError};
 /// without waiting when another writer got there first; `BEGIN IMMEDIATE` takes the write lock at the
 /// start instead, after the in-process writer lock ([`lock_writes`]), so read-check-write steps such as
 /// a refresh rotation are serialised without sleeping in SQLite's busy handler. On PostgreSQL it is an
-/// ordinary transaction: the row locks of its UPDATEs do the serialising. `work` must not open a
+/// ordinary transaction: the row locks of its UPDATEs do the serialising. On a SQLite file `work`
+/// runs on the file's writer connection rather than on `conn` (see the module documentation).
 /// A write transaction inside another one on the same connection (an operation that is also
 /// called on its own, such as opening a session) becomes a savepoint of the outer one: its failure
 /// rolls back its own writes, and everything commits with the outer transaction.
@@ -67,6 +72,9 @@ where
             .as_ref()
             .is_some_and(|writer| writer.held.load(Ordering::Relaxed));
         if !nested {
+            if let Some(gate) = writer.as_ref().and_then(|writer| writer.gate_with_connection()) {
+                return gate.write(writer.as_ref().map_or(Duration::ZERO, |w| w.wait), work);
+            }
             // Dropped at the end of this block, after the commit or rollback.
             let _writing = match writer {
                 Some(writer) => Some(writer.acquire().map_err(E::from)?),
@@ -109,7 +117,9 @@ impl Drop for WriteLock {
     fn drop(&mut self) {
         if let Some(writer) = self.0.take() {
             writer.held.store(false, Ordering::Relaxed);
-            writer.gate.release();
+            if let Some(gate) = &writer.gate {
+                gate.release();
+            }
         }
     }
 }
@@ -149,6 +159,12 @@ impl<E> From<diesel::result::Error> for Abort<E> {
 pub(crate) struct Gate {
     state: Mutex<GateState>,
     freed: Condvar,
+    /// The connection the write transactions of this process run on, opened by the first one and
+    /// used only by the gate's holder (see [`Gate::write`]).
+    writer: Mutex<Option<DbConn>>,
+    /// How to open it; `None` for a database that is not a plain file (each `:memory:` connection
+    /// is a database of its own) and for the gates of the tests below.
+    opener: Option<(crate::DatabaseUrl, crate::PoolOptions)>,
 }
 
 #[derive(Default)]
@@ -212,20 +228,115 @@ impl Gate {
             self.freed.notify_one();
         }
     }
+
+    /// Runs `work` in a write transaction on the writer connection, holding the gate.
+    ///
+    /// Every write transaction of this process runs on that one connection. SQLite keeps a page
+    /// cache per connection and drops all of it whenever another connection has written since its
+    /// last transaction: with the writes spread over the pool, every write found its connection's
+    /// cache stale and read each page it touched again (a profile of the project create had the
+    /// allocator and `pread` as its largest items after the scheduler). The writer connection is
+    /// the only one that writes, so its cache stays valid from one write to the next. Reads stay on
+    /// the pool's connections, beside the writer.
+    fn write<T, E: From<DbError>>(
+        &self,
+        wait: Duration,
+        work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.acquire(wait).map_err(E::from)?;
+        // Released when this returns, and when `work` panics.
+        let _holding = Holding(self);
+        let mut slot = self.writer.lock().unwrap_or_else(|poisoned| {
+            // A panic inside a transaction: the connection may still be in it; a new one starts
+            // clean (closing the old one rolls its transaction back).
+            let mut slot = poisoned.into_inner();
+            *slot = None;
+            self.writer.clear_poison();
+            slot
+        });
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.open_writer().map_err(E::from)?),
+        };
+        let DbConn::Sqlite(sqlite) = conn else {
+            return Err(E::from(DbError::Unavailable(
+                "the writer connection is not SQLite".into(),
+            )));
+        };
+        let own = writer_of(sqlite);
+        // Writes inside `work` on this connection go ahead, and nest as savepoints.
+        if let Some(own) = &own {
+            own.held.store(true, Ordering::Relaxed);
+        }
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+            .map_err(|err| E::from(err.into()))?;
+        let result = work(conn);
+        let DbConn::Sqlite(sqlite) = conn else {
+            return result;
+        };
+        let result = finish_sqlite(sqlite, result);
+        // A commit and a rollback that both failed leave the transaction open: start over with a
+        // new connection rather than run the next write inside it.
+        let clean = matches!(
+            AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth(),
+            Ok(None)
+        );
+        if let Some(own) = &own {
+            own.held.store(false, Ordering::Relaxed);
+        }
+        if !clean {
+            *slot = None;
+        }
+        result
+    }
+
+    fn open_writer(&self) -> Result<DbConn, DbError> {
+        let (url, options) = self
+            .opener
+            .as_ref()
+            .ok_or_else(|| DbError::Unavailable("no writer connection for this database".into()))?;
+        let mut conn = url.open_sqlite(options)?;
+        // Its own slot marks it as writing while a transaction runs on it; it holds no gate.
+        conn.set_instrumentation(WriterSlot(Arc::new(ConnWriter {
+            gate: None,
+            held: AtomicBool::new(false),
+            wait: options.checkout_timeout,
+        })));
+        Ok(DbConn::Sqlite(conn))
+    }
+}
+
+/// The gate, held until dropped.
+struct Holding<'a>(&'a Gate);
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 /// One connection's handle on its database's [`Gate`], and whether this connection holds it.
 struct ConnWriter {
-    gate: Arc<Gate>,
+    /// `None` for the writer connection itself, which its gate holds (and which is only ever used
+    /// while the gate is held).
+    gate: Option<Arc<Gate>>,
     held: AtomicBool,
     wait: Duration,
 }
 
 impl ConnWriter {
     fn acquire(self: &Arc<Self>) -> Result<WriteLock, DbError> {
-        self.gate.acquire(self.wait)?;
+        let Some(gate) = &self.gate else {
+            return Ok(WriteLock(None));
+        };
+        gate.acquire(self.wait)?;
         self.held.store(true, Ordering::Relaxed);
         Ok(WriteLock(Some(self.clone())))
+    }
+
+    /// The gate, when it has a writer connection for the write transactions.
+    fn gate_with_connection(&self) -> Option<&Arc<Gate>> {
+        self.gate.as_ref().filter(|gate| gate.opener.is_some())
     }
 }
 
@@ -236,9 +347,14 @@ pub(crate) struct WriterSlot(Arc<ConnWriter>);
 
 impl WriterSlot {
     /// The slot of a new connection to the SQLite file at `path`; writers give up after `wait`.
-    pub(crate) fn for_file(path: &Path, wait: Duration) -> WriterSlot {
+    /// `writer` opens the file's writer connection (for a plain file).
+    pub(crate) fn for_file(
+        path: &Path,
+        wait: Duration,
+        writer: Option<(crate::DatabaseUrl, crate::PoolOptions)>,
+    ) -> WriterSlot {
         WriterSlot(Arc::new(ConnWriter {
-            gate: gate_of(path),
+            gate: Some(gate_of(path, writer)),
             held: AtomicBool::new(false),
             wait,
         }))
@@ -259,7 +375,7 @@ fn writer_of(sqlite: &mut SqliteConnection) -> Option<Arc<ConnWriter>> {
 /// The gate of a database file, shared by every connection of this process to that file. Keyed by
 /// the canonical path, so two spellings of one file share a gate; entries go when their last
 /// connection closes.
-fn gate_of(path: &Path) -> Arc<Gate> {
+fn gate_of(path: &Path, writer: Option<(crate::DatabaseUrl, crate::PoolOptions)>) -> Arc<Gate> {
     static GATES: OnceLock<Mutex<HashMap<PathBuf, Weak<Gate>>>> = OnceLock::new();
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mut gates = GATES
@@ -270,7 +386,10 @@ fn gate_of(path: &Path) -> Arc<Gate> {
         return gate;
     }
     gates.retain(|_, gate| gate.strong_count() > 0);
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(Gate {
+        opener: writer,
+        ..Gate::default()
+    });
     gates.insert(key.clone(), Arc::downgrade(&gate));
     // The file's first connection in this process: its checkpoints run beside the writers from now
     // on (see `checkpoint`), for as long as the gate lives.
@@ -403,14 +522,78 @@ mod tests {
         );
     }
 
+    /// A temporary table lives in one connection only: whether `temp.marker` answers tells on
+    /// which connection a statement ran.
+    fn sees_marker(conn: &mut DbConn) -> bool {
+        diesel::RunQueryDsl::execute(diesel::sql_query("SELECT * FROM temp.marker"), conn).is_ok()
+    }
+
+    #[test]
+    fn the_write_transactions_of_every_connection_run_on_one_writer_connection() {
+        use diesel::connection::SimpleConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = sqlite(dir.path(), Duration::from_secs(5));
+        first.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
+        let mut second = sqlite(dir.path(), Duration::from_secs(5));
+
+        write_transaction(&mut first, |conn| {
+            conn.batch_execute("CREATE TEMP TABLE marker (x INTEGER)")?;
+            insert(conn)
+        })
+        .unwrap();
+        assert!(!sees_marker(&mut first), "reads stay on the pooled connection");
+        let seen = write_transaction(&mut second, |conn| {
+            insert(conn)?;
+            Ok::<_, DbError>(sees_marker(conn))
+        })
+        .unwrap();
+        assert!(
+            seen,
+            "the second connection's transaction ran where the first one's did"
+        );
+        assert!(!sees_marker(&mut second));
+        assert_eq!(count(&mut second), 2);
+    }
+
+    #[test]
+    fn a_panic_in_a_write_transaction_frees_the_gate_and_commits_nothing() {
+        use diesel::connection::SimpleConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = sqlite(dir.path(), Duration::from_millis(500));
+        conn.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
+        write_transaction(&mut conn, |conn| {
+            conn.batch_execute("CREATE TEMP TABLE marker (x INTEGER)")
+                .map_err(DbError::from)
+        })
+        .unwrap();
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), DbError> = write_transaction(&mut conn, |conn| {
+                insert(conn)?;
+                panic!("in the middle of a write");
+            });
+        }));
+        assert!(panicked.is_err());
+
+        // The gate is free (a held one would refuse this after 500 ms), the insert was rolled back,
+        // and the write ran on a new writer connection: the old one went with its open transaction.
+        let seen = write_transaction(&mut conn, |conn| {
+            insert(conn)?;
+            Ok::<_, DbError>(sees_marker(conn))
+        })
+        .unwrap();
+        assert!(!seen, "a new writer connection");
+        assert_eq!(count(&mut conn), 1, "only the write after the panic");
+    }
+
     #[test]
     fn one_file_has_one_gate_whatever_the_spelling() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("x.db");
         std::fs::write(&file, b"").unwrap();
         let spelled_otherwise = dir.path().join(".").join("x.db");
-        let a = gate_of(&file);
-        assert!(Arc::ptr_eq(&a, &gate_of(&spelled_otherwise)));
-        assert!(!Arc::ptr_eq(&a, &gate_of(&dir.path().join("y.db"))));
+        let a = gate_of(&file, None);
+        assert!(Arc::ptr_eq(&a, &gate_of(&spelled_otherwise, None)));
+        assert!(!Arc::ptr_eq(&a, &gate_of(&dir.path().join("y.db"), None)));
     }
 }

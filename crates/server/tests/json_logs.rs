@@ -116,7 +116,11 @@ fn every_line_is_a_json_object_and_access_lines_carry_the_request_id() {
     let first = access("log-test-0001");
     assert_eq!(first["status"], 200);
     assert_eq!(first["method"], "GET");
-    assert_eq!(access("log-test-0002")["status"], 404);
+    assert_eq!(first["path"], "/healthz");
+    assert_eq!(first["peer"], "127.0.0.1");
+    let unmatched = access("log-test-0002");
+    assert_eq!(unmatched["status"], 404);
+    assert_eq!(unmatched["path"], "/no/such/route");
     let reuse = lines
         .iter()
         .find(|l| {

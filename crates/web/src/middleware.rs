@@ -106,12 +106,12 @@ pub async fn finish_response(
     req.extensions_mut().insert(request_id.clone());
     let policy = req.app_data::<SecurityPolicy>().copied().unwrap_or_default();
     let method = req.method().clone();
-    let path = req.path().to_owned();
-    let peer = req
-        .peer_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_default();
-    let docs = path == "/docs" || path.starts_with("/docs/");
+    let docs = req.path() == "/docs" || req.path().starts_with("/docs/");
+    // The access line's own fields, only when it is written (a level above `info` drops it).
+    let logged = log::log_enabled!(target: "portcullis::access", log::Level::Info).then(|| {
+        let peer = req.peer_addr().map(|addr| addr.ip().to_string());
+        (req.path().to_owned(), peer.unwrap_or_default())
+    });
 
     // The inner request must not be cloned while it is in flight (actix needs it uniquely owned for
     // routing), so an inner `Err` carries no request: it is finished as a bare response and handed back
@@ -140,16 +140,18 @@ pub async fn finish_response(
             code.as_deref(),
         );
     }
-    log::info!(
-        target: "portcullis::access",
-        request_id = request_id.0.as_str(),
-        method = method.as_str(),
-        path = path.as_str(),
-        status = status,
-        duration_ms = (elapsed * 1_000_000.0).round() / 1000.0,
-        peer = peer.as_str();
-        "request"
-    );
+    if let Some((path, peer)) = logged {
+        log::info!(
+            target: "portcullis::access",
+            request_id = request_id.0.as_str(),
+            method = method.as_str(),
+            path = path.as_str(),
+            status = status,
+            duration_ms = (elapsed * 1_000_000.0).round() / 1000.0,
+            peer = peer.as_str();
+            "request"
+        );
+    }
     match http_req {
         Some(http_req) => Ok(ServiceResponse::new(http_req, response)),
         None => {

@@ -14,7 +14,8 @@ pub type Pool = r2d2::Pool<Manager>;
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
-    /// Most connections open at once.
+    /// Most connections in the pool (a SQLite file also has its writer connection, see `tx`, and
+    /// its checkpoint thread's).
     pub max_size: u32,
     /// How long a request waits for a connection before it gets 503 (r2d2's default of 30 s would
     /// leave clients hanging while the database is down); on SQLite also how long a write waits for

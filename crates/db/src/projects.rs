@@ -47,17 +47,28 @@ pub fn insert(conn: &mut DbConn, project: &Project) -> Result<(), DbError> {
 
 /// Stores a project and its audit event, both or neither. On PostgreSQL one statement (the project
 /// insert as a data-modifying `WITH`), so neither a transaction nor a second round trip; on SQLite,
-/// which has no data-modifying `WITH`, a write transaction of its own. Call it outside a transaction:
-/// inside one it adds a savepoint on SQLite.
+/// which has no data-modifying `WITH`, a write transaction of its own (a savepoint when called inside
+/// [`write_transaction`]). A tenant deleted since the caller's standing was read is
+/// [`DbError::NotFound`], as for any tenant that does not exist.
 pub fn insert_audited(conn: &mut DbConn, project: &Project, event: &AuditEvent) -> Result<(), DbError> {
-    if let DbConn::Postgres(pg) = conn {
-        InsertAudited { project, event }.execute(pg)?;
-        return Ok(());
+    let stored = if let DbConn::Postgres(pg) = conn {
+        InsertAudited { project, event }
+            .execute(pg)
+            .map(|_| ())
+            .map_err(DbError::from)
+    } else {
+        write_transaction(conn, |conn| {
+            insert(conn, project)?;
+            audit::insert(conn, event)
+        })
+    };
+    match stored {
+        Err(DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ))) => Err(DbError::NotFound),
+        other => other,
     }
-    write_transaction(conn, |conn| {
-        insert(conn, project)?;
-        audit::insert(conn, event)
-    })
 }
 
 fixed_statement! {

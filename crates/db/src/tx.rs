@@ -25,7 +25,10 @@
 //!   connection and goes ahead. A write transaction inside a write transaction becomes a savepoint
 //!   of the outer one, without waiting on the lock it already holds. One
 //!   thread must not write through two connections of one database at once (the second would wait for
-//!   the first); no request holds two connections.
+//!   the first): a request writes on its pooled connection (outside transactions) or on the writer
+//!   connection (inside one), never on both at once.
+//! - [`write_transaction`] must not be called inside a transaction it did not open (diesel's own
+//!   `transaction`): on a file it would run on the writer connection, outside that transaction.
 //! - A writer waits for the lock at most as long as a request waits for a pooled connection
 //!   (`checkout_timeout`): the lock is a pool of one write slot. It then gets
 //!   [`DbError::Unavailable`] (503), the same answer as a lock that SQLite could not get in time.
@@ -161,7 +164,7 @@ pub(crate) struct Gate {
     freed: Condvar,
     /// The connection the write transactions of this process run on, opened by the first one and
     /// used only by the gate's holder (see [`Gate::write`]).
-    writer: Mutex<Option<DbConn>>,
+    writer: Mutex<Option<WriterConn>>,
     /// How to open it; `None` for a database that is not a plain file (each `:memory:` connection
     /// is a database of its own) and for the gates of the tests below.
     opener: Option<(crate::DatabaseUrl, crate::PoolOptions)>,
@@ -235,8 +238,9 @@ impl Gate {
     /// cache per connection and drops all of it whenever another connection has written since its
     /// last transaction: with the writes spread over the pool, every write found its connection's
     /// cache stale and read each page it touched again (a profile of the project create had the
-    /// allocator and `pread` as its largest items after the scheduler). The writer connection is
-    /// the only one that writes, so its cache stays valid from one write to the next. Reads stay on
+    /// allocator and `pread` as its largest items after the scheduler). The writer connection runs
+    /// every write transaction, so its cache stays valid from one to the next unless a single write
+    /// outside a transaction ([`lock_writes`] on a pooled connection) came in between. Reads stay on
     /// the pool's connections, beside the writer.
     fn write<T, E: From<DbError>>(
         &self,
@@ -247,29 +251,42 @@ impl Gate {
         // Released when this returns, and when `work` panics.
         let _holding = Holding(self);
         let mut slot = self.writer.lock().unwrap_or_else(|poisoned| {
-            // A panic inside a transaction: the connection may still be in it; a new one starts
-            // clean (closing the old one rolls its transaction back).
+            // A panic inside a transaction (its connection was closed on the way out, see
+            // `DiscardOnPanic`): a new connection starts clean.
             let mut slot = poisoned.into_inner();
             *slot = None;
             self.writer.clear_poison();
             slot
         });
-        let conn = match &mut *slot {
-            Some(conn) => conn,
-            empty => empty.insert(self.open_writer().map_err(E::from)?),
+        // Like the pool's connections, the writer is replaced after a while (a file replaced on
+        // disk, or a connection gone wrong without an error, is not written to for ever).
+        if slot
+            .as_ref()
+            .is_some_and(|writer| writer.opened.elapsed() >= WRITER_LIFETIME)
+        {
+            *slot = None;
+        }
+        let mut slot = DiscardOnPanic(slot);
+        let writer = match &mut *slot.0 {
+            Some(writer) => writer,
+            empty => empty.insert(WriterConn {
+                conn: self.open_writer().map_err(E::from)?,
+                opened: Instant::now(),
+            }),
         };
+        let conn = &mut writer.conn;
         let DbConn::Sqlite(sqlite) = conn else {
             return Err(E::from(DbError::Unavailable(
                 "the writer connection is not SQLite".into(),
             )));
         };
         let own = writer_of(sqlite);
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+            .map_err(|err| E::from(err.into()))?;
         // Writes inside `work` on this connection go ahead, and nest as savepoints.
         if let Some(own) = &own {
             own.held.store(true, Ordering::Relaxed);
         }
-        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-            .map_err(|err| E::from(err.into()))?;
         let result = work(conn);
         let DbConn::Sqlite(sqlite) = conn else {
             return result;
@@ -285,7 +302,7 @@ impl Gate {
             own.held.store(false, Ordering::Relaxed);
         }
         if !clean {
-            *slot = None;
+            *slot.0 = None;
         }
         result
     }
@@ -303,6 +320,30 @@ impl Gate {
             wait: options.checkout_timeout,
         })));
         Ok(DbConn::Sqlite(conn))
+    }
+}
+
+/// How long a writer connection is used before a new one replaces it (r2d2's default lifetime for
+/// the pool's connections).
+const WRITER_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The writer connection of a file, and when it was opened.
+struct WriterConn {
+    conn: DbConn,
+    opened: Instant,
+}
+
+/// The writer connection's slot while a transaction runs on it. A panic inside the transaction
+/// closes the connection on the way out, which rolls the transaction back and frees SQLite's write
+/// lock at once: left open, it would hold that lock until the next write transaction, and every
+/// write outside one ([`lock_writes`]) would wait out `busy_timeout` and fail meanwhile.
+struct DiscardOnPanic<'a>(std::sync::MutexGuard<'a, Option<WriterConn>>);
+
+impl Drop for DiscardOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            *self.0 = None;
+        }
     }
 }
 
@@ -575,6 +616,9 @@ mod tests {
         }));
         assert!(panicked.is_err());
 
+        // SQLite's write lock went with the panicking transaction: a write outside a transaction,
+        // on the pooled connection, goes ahead (it would wait out busy_timeout and fail otherwise).
+        insert(&mut conn).unwrap();
         // The gate is free (a held one would refuse this after 500 ms), the insert was rolled back,
         // and the write ran on a new writer connection: the old one went with its open transaction.
         let seen = write_transaction(&mut conn, |conn| {
@@ -583,7 +627,7 @@ mod tests {
         })
         .unwrap();
         assert!(!seen, "a new writer connection");
-        assert_eq!(count(&mut conn), 1, "only the write after the panic");
+        assert_eq!(count(&mut conn), 2, "only the writes after the panic");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Tenant access: who the caller is in the tenant of the path. The route guard ([`crate::guard`])
 //! checks the credentials; the handler's one unit of work ([`TenantCall`]) resolves and checks the
-//! caller's standing on the connection (and in the transaction) that does the work.
+//! caller's standing in the blocking call (and, for most writes, the transaction) that does the work.
 
 use std::future::{ready, Ready};
 
@@ -57,9 +57,10 @@ impl TenantAccess {
 /// A tenant route's caller as the route guard left it: credentials checked without I/O (an access
 /// token's signature and claims, an API key's form and checksum), the tenant id of the path, and what
 /// the route needs. The rest (live session or key, membership, scope) is decided in the handler's one
-/// unit of work, on the same connection and, for writes, in the same transaction and under the same
-/// lock as the change: [`TenantCall::read`], [`TenantCall::write`], [`TenantCall::write_locked`]. A
-/// handler gets a [`TenantAccess`] only through them, so it cannot act without the check.
+/// unit of work, in the same blocking call and, for writes, in the same transaction and under the
+/// same lock as the change: [`TenantCall::read`], [`TenantCall::write`], [`TenantCall::write_locked`]
+/// (or just before a change that is atomic on its own: [`TenantCall::write_atomic`]). A handler gets
+/// a [`TenantAccess`] only through them, so it cannot act without the check.
 #[derive(Debug)]
 pub struct TenantCall {
     tenant: Result<TenantId, ApiError>,
@@ -230,12 +231,14 @@ impl TenantCall {
     /// Like [`write`](Self::write), for work whose writes are one atomic call of its own (one
     /// statement, or a write transaction the call opens itself, such as
     /// `projects::insert_audited` storing a row and its audit event): the standing is read just
-    /// before, on the same connection, with no transaction around both. That saves PostgreSQL the
-    /// `BEGIN` and `COMMIT` round trips, and SQLite holding its writer lock for the read. The
+    /// before, in the same blocking call, with no transaction around both. That saves PostgreSQL
+    /// the `BEGIN` and `COMMIT` round trips, and SQLite holding its writer lock for the read. The
     /// decision is as current as inside a transaction on PostgreSQL, where a read under READ
     /// COMMITTED locks nothing, so a role removed between the read and the write could be removed
     /// there too; only for changes whose rules depend on authority no concurrent change may alter
     /// (memberships, roles) does that matter, and those use [`write_locked`](Self::write_locked).
+    /// An API key's use is recorded with the read (as on every route), so it stays recorded when
+    /// the work is then refused.
     pub async fn write_atomic<T: Send + 'static>(
         self,
         pool: &Pool,

@@ -184,6 +184,20 @@ async fn a_project_whose_audit_event_fails_is_not_stored() {
         project_rows::find(&mut conn, &tenant, &second.id),
         Err(DbError::NotFound)
     ));
+
+    // A tenant deleted after the caller's standing was read: no such tenant, as for any other.
+    let gone = uuid::Uuid::now_v7().to_string();
+    let orphan = Project {
+        tenant_id: gone.clone(),
+        ..project("orphan")
+    };
+    let orphan_event = AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: gone,
+        ..event
+    };
+    let refused = project_rows::insert_audited(&mut conn, &orphan, &orphan_event);
+    assert!(matches!(refused, Err(DbError::NotFound)), "{refused:?}");
 }
 
 #[actix_web::test]
